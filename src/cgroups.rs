@@ -1,0 +1,67 @@
+//! Thin helpers over libcgroups for a container's cgroup: its manager, its
+//! processes, freezing, and signalling everything in it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, FreezerState};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub fn manager(cgroup_path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
+    libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path: cgroup_path.to_path_buf(),
+        systemd_cgroup: systemd,
+        container_name: id.to_string(),
+    })
+    .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))
+}
+
+/// Host PIDs of every process in the cgroup (and its children). A cgroup that does
+/// not exist has none.
+pub fn pids(manager: &AnyCgroupManager) -> Vec<Pid> {
+    manager.get_all_pids().unwrap_or_default()
+}
+
+pub fn freeze(manager: &AnyCgroupManager, frozen: bool) -> Result<()> {
+    let state = if frozen {
+        FreezerState::Frozen
+    } else {
+        FreezerState::Thawed
+    };
+    manager
+        .freeze(state)
+        .with_context(|| if frozen { "cannot freeze the container's cgroup" } else { "cannot thaw the container's cgroup" })
+}
+
+/// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile
+/// so a forking process cannot escape, then thawed (so SIGKILL can take effect).
+pub fn signal_all(manager: &AnyCgroupManager, signal: Signal) -> Result<()> {
+    let frozen = manager.freeze(FreezerState::Frozen).is_ok();
+    for pid in pids(manager) {
+        match kill(pid, signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot signal process {pid}")),
+        }
+    }
+    if frozen {
+        let _ = manager.freeze(FreezerState::Thawed);
+    }
+    Ok(())
+}
+
+/// Kills everything in the cgroup and waits (bounded) until it is empty.
+pub fn kill_all_and_wait(manager: &AnyCgroupManager, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pids(manager).is_empty() {
+            return Ok(());
+        }
+        signal_all(manager, Signal::SIGKILL)?;
+        if Instant::now() > deadline {
+            anyhow::bail!("processes still running in the container's cgroup after SIGKILL");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

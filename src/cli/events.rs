@@ -1,0 +1,62 @@
+//! `runvz events ID`: statistics in runc's schema, once (`--stats`) or every
+//! `--interval` until the container stops.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use libcgroups::common::CgroupManager;
+
+use crate::cgroups;
+use crate::container::{Status, Store};
+use crate::stats::runc_stats;
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// set the stats collection interval
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// the container's ID
+    pub id: String,
+}
+
+pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
+    loop {
+        let container = store.load(&args.id)?;
+        if container.status == Status::Stopped {
+            bail!("container {} is not running", args.id);
+        }
+        let path = container.cgroup_path().context("container has no cgroup recorded")?;
+        let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+        let stats = manager.stats().context("cannot read the container's statistics")?;
+        let event = serde_json::json!({"type": "stats", "id": args.id, "data": runc_stats(&stats)});
+        println!("{event}");
+        if args.stats {
+            return Ok(());
+        }
+        std::thread::sleep(args.interval);
+    }
+}
+
+/// Go-style durations as runc takes them: `5s`, `100ms`, `1m`, `1h`, `1.5s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let seconds = match unit {
+        "ns" => value / 1e9,
+        "us" | "µs" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
+    };
+    if seconds <= 0.0 {
+        return Err(format!("invalid duration {text:?}: must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}

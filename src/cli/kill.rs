@@ -1,0 +1,49 @@
+//! `runvz kill ID [SIGNAL]`: signal the init, or with `--all` every process of the
+//! container.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use nix::sys::signal::Signal;
+
+use crate::cgroups;
+use crate::container::{Status, Store};
+use crate::signal;
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// send the specified signal to all processes inside the container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// the container's ID
+    pub id: String,
+    /// the signal (name or number)
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+pub fn run(store: &Store, args: KillArgs) -> Result<()> {
+    let sig = signal::parse(&args.signal)?;
+    let (container, _lock) = store.load_locked(&args.id)?;
+
+    if args.all {
+        let path = container.cgroup_path().context("container has no cgroup recorded")?;
+        let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+        let sig = Signal::try_from(sig).with_context(|| format!("signal {sig} cannot be sent with --all"))?;
+        return cgroups::signal_all(&manager, sig);
+    }
+
+    container.require("kill", &[Status::Created, Status::Running, Status::Paused])?;
+    let pid = container.live_pid().context("container is not running")?;
+    match signal::send(pid.as_raw(), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(err) => return Err(err).with_context(|| format!("cannot send signal {sig} to {pid}")),
+    }
+    // A frozen (v1) process cannot act on SIGKILL until thawed.
+    if container.status == Status::Paused && sig == libc::SIGKILL {
+        if let Some(path) = container.cgroup_path() {
+            let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+            cgroups::freeze(&manager, false)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The command line: runc's global flags and subcommands, one module per command.
+//! Each module parses its flags (clap) and calls into `container`, `cgroups`,
+//! `console` and `stats`; nothing else lives here.
+
+mod checkpoint;
+mod create;
+mod delete;
+mod events;
+mod exec;
+mod features;
+mod kill;
+mod list;
+mod pause;
+mod ps;
+mod run;
+mod spec;
+mod start;
+mod state;
+mod update;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::container::Store;
+
+/// The OCI runtime-spec version runvz implements.
+pub const SPEC_VERSION: &str = "1.2.0";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runvz",
+    about = "runc-compatible OCI runtime for system containers with beancounters",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+
+    /// print the version
+    #[arg(short = 'v', long = "version", global = true)]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags runc accepts before the subcommand; callers (conmon, the containerd shim)
+/// put them there, people sometimes put them after, so they are global.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// root directory for storage of container state
+    #[arg(long, global = true, default_value = "/run/runvz")]
+    pub root: PathBuf,
+    /// set the log file to write runvz logs to (default is stderr)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// set the log format ('text' or 'json')
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// enable systemd cgroup support
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    // Not global: `spec --rootless` is a plain switch of its own.
+    #[arg(long, default_value = "auto", value_parser = ["true", "false", "auto"])]
+    pub rootless: String,
+    /// path to the criu binary used for checkpoint and restore
+    #[arg(long, global = true, default_value = "criu")]
+    pub criu: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// create a container
+    Create(create::CreateArgs),
+    /// execute the user-defined process in a created container
+    Start(start::StartArgs),
+    /// create and run a container
+    Run(run::RunArgs),
+    /// execute new process inside the container
+    Exec(exec::ExecArgs),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(kill::KillArgs),
+    /// delete any resources held by the container
+    Delete(delete::DeleteArgs),
+    /// output the state of a container
+    State(state::StateArgs),
+    /// lists containers started by runvz with the given root
+    List(list::ListArgs),
+    /// ps displays the processes running inside a container
+    Ps(ps::PsArgs),
+    /// pause suspends all processes inside the container
+    Pause(pause::PauseArgs),
+    /// resumes all processes that have been previously paused
+    Resume(pause::ResumeArgs),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(events::EventsArgs),
+    /// update container resource constraints
+    Update(update::UpdateArgs),
+    /// create a new specification file
+    Spec(spec::SpecArgs),
+    /// show the enabled features
+    Features(features::FeaturesArgs),
+    /// checkpoint a running container
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// restore a container from a previous checkpoint
+    Restore(checkpoint::RestoreArgs),
+}
+
+pub fn version_text() -> String {
+    format!(
+        "runvz version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("RUNVZ_COMMIT").unwrap_or("unknown"),
+        SPEC_VERSION
+    )
+}
+
+/// Runs the chosen command and returns the process exit status.
+pub fn dispatch(cli: Cli) -> Result<u8> {
+    let global = cli.global;
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given; see 'runvz --help'");
+    };
+    let store = || Store::new(&global.root);
+    match command {
+        Command::Create(args) => create::run(&store()?, &global, args).map(|_| 0),
+        Command::Start(args) => start::run(&store()?, args).map(|_| 0),
+        Command::Run(args) => run::run(&store()?, &global, args),
+        Command::Exec(args) => exec::run(&store()?, args),
+        Command::Kill(args) => kill::run(&store()?, args).map(|_| 0),
+        Command::Delete(args) => delete::run(&store()?, args).map(|_| 0),
+        Command::State(args) => state::run(&store()?, args).map(|_| 0),
+        Command::List(args) => list::run(&store()?, args).map(|_| 0),
+        Command::Ps(args) => ps::run(&store()?, args).map(|_| 0),
+        Command::Pause(args) => pause::pause(&store()?, args).map(|_| 0),
+        Command::Resume(args) => pause::resume(&store()?, args).map(|_| 0),
+        Command::Events(args) => events::run(&store()?, args).map(|_| 0),
+        Command::Update(args) => update::run(&store()?, args).map(|_| 0),
+        Command::Spec(args) => spec::run(args).map(|_| 0),
+        Command::Features(args) => features::run(args).map(|_| 0),
+        Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
+        Command::Restore(args) => checkpoint::restore(&store()?, &global, args).map(|_| 0),
+    }
+}

@@ -1,0 +1,182 @@
+//! `create`: check the bundle, write runvz's generated bundle and meta, let
+//! libcontainer build the container, and leave nothing behind when that fails.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::{Container, ContainerLock, Meta, Store, destroy, process_start_time, save_state, validate_id};
+
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    pub systemd: bool,
+    /// False only for `run` in the foreground without a console socket: the init
+    /// then shares runvz's stdio (and a terminal spec needs no socket).
+    pub detach: bool,
+}
+
+/// Creates the container and returns it (status `created`) with its lock held.
+pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Container, ContainerLock)> {
+    validate_id(opts.id)?;
+    let lock = store.lock(opts.id)?;
+    if store.state_dir(opts.id).exists() {
+        // The lock file belongs to the existing container: leave it.
+        bail!("container with id {} already exists", opts.id);
+    }
+    if store.runvz_dir(opts.id).exists() {
+        // Left by a create that was killed before libcontainer wrote anything:
+        // clear it (and any cgroup it made) before starting afresh.
+        let stale = Container::load(store, opts.id)?;
+        destroy(&stale, &lock).context("cannot clear what an interrupted create left behind")?;
+    }
+
+    let prepared = fs::canonicalize(opts.bundle)
+        .with_context(|| format!("bundle {}: cannot open", opts.bundle.display()))
+        .and_then(|bundle| prepare_spec(&bundle, opts));
+    let (spec, meta) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            lock.remove();
+            return Err(err);
+        }
+    };
+
+    let runvz_dir = store.runvz_dir(opts.id);
+    let result = (|| -> Result<Container> {
+        fs::create_dir_all(&runvz_dir)
+            .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
+        meta.save(&runvz_dir)?;
+        spec.save(runvz_dir.join("config.json"))
+            .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
+        build(store, opts, &runvz_dir)?;
+        let mut container = Container::load(store, opts.id)?;
+        record_init(&mut container)?;
+        Ok(container)
+    })();
+
+    match result {
+        Ok(container) => Ok((container, lock)),
+        Err(err) => {
+            if let Ok(partial) = Container::load(store, opts.id) {
+                if let Err(cleanup) = destroy(&partial, &lock) {
+                    tracing::warn!("cleanup after failed create: {cleanup:#}");
+                }
+            }
+            lock.remove();
+            Err(err)
+        }
+    }
+}
+
+/// Reads and checks `<bundle>/config.json` and fills in what runvz decides
+/// (absolute rootfs, a cgroups path of runvz's own when none is given).
+fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
+    let config_path = bundle.join("config.json");
+    let bytes = fs::read(&config_path)
+        .with_context(|| format!("{}: cannot read", config_path.display()))?;
+    let mut spec: Spec = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: invalid runtime config", config_path.display()))?;
+
+    if !spec.version().starts_with("1.") {
+        bail!(
+            "{}: ociVersion {:?} is not supported (runvz implements 1.x)",
+            config_path.display(),
+            spec.version()
+        );
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .with_context(|| format!("{}: root is missing", config_path.display()))?;
+    let rootfs = bundle.join(root.path());
+    if !rootfs.is_dir() {
+        bail!(
+            "{}: root.path: rootfs {} does not exist or is not a directory",
+            config_path.display(),
+            rootfs.display()
+        );
+    }
+    let rootfs = fs::canonicalize(&rootfs)?;
+    let mut root = root.clone();
+    root.set_path(rootfs.clone());
+    spec.set_root(Some(root));
+
+    if spec.process().is_none() {
+        bail!("{}: process is missing", config_path.display());
+    }
+    let mut linux = spec
+        .linux()
+        .clone()
+        .with_context(|| format!("{}: linux section is missing", config_path.display()))?;
+    let cgroup_path = match linux.cgroups_path() {
+        Some(path) => path.clone(),
+        None => default_cgroup_path(opts.id, opts.systemd),
+    };
+    linux.set_cgroups_path(Some(cgroup_path.clone()));
+    spec.set_linux(Some(linux));
+
+    let meta = Meta {
+        bundle: bundle.to_path_buf(),
+        rootfs,
+        cgroup_path,
+        systemd: opts.systemd,
+        init_start_time: None,
+    };
+    Ok((spec, meta))
+}
+
+/// runc's default is a path relative to its own cgroup; libcontainer's has colons
+/// that cgroupfs would take literally. runvz groups its containers under `runvz`.
+fn default_cgroup_path(id: &str, systemd: bool) -> PathBuf {
+    if systemd {
+        PathBuf::from(format!("system.slice:runvz:{id}"))
+    } else {
+        PathBuf::from(format!("/runvz/{id}"))
+    }
+}
+
+fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
+    ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
+        .with_root_path(store.root())?
+        .with_console_socket(opts.console_socket.as_ref())
+        .with_preserved_fds(opts.preserve_fds)
+        .as_init(runvz_dir)
+        .with_systemd(opts.systemd)
+        .with_detach(opts.detach)
+        .with_no_pivot(opts.no_pivot)
+        .build()
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// Notes the init's start time (PID-reuse guard) and rewrites state.json atomically.
+fn record_init(container: &mut Container) -> Result<()> {
+    let state = container.state.as_ref().context("container state missing after create")?;
+    let pid = state.pid.context("container has no init pid after create")?;
+    if let Some(meta) = container.meta.as_mut() {
+        meta.init_start_time = process_start_time(pid);
+        meta.save(&container.runvz_dir)?;
+    }
+    save_state(&container.state_dir, state)?;
+    container.status = container.compute_status();
+    Ok(())
+}
+
+/// Writes a PID file the way runc does: atomically, the number without newline.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    super::write_atomic(&path, pid.to_string().as_bytes())
+        .with_context(|| format!("cannot write pid file {}", path.display()))
+}

@@ -1,0 +1,82 @@
+//! Removing a container completely: its processes, cgroup, hooks, and every file
+//! runvz or libcontainer wrote for it. Used by `delete`, by a failed `create`, and
+//! to clear what a killed `create` left behind.
+
+use std::fs;
+use std::time::Duration;
+
+use anyhow::Result;
+use libcgroups::common::CgroupManager;
+use libcontainer::config::YoukiConfig;
+use nix::sys::signal::{Signal, kill};
+
+use super::{Container, ContainerLock};
+use crate::cgroups;
+
+/// Tears the container down. Every step is attempted even if an earlier one fails;
+/// the first error is returned after all were tried.
+pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
+    let mut first_err: Option<anyhow::Error> = None;
+    let mut note = |r: Result<()>| {
+        if let Err(err) = r {
+            tracing::warn!("teardown of {}: {err:#}", container.id);
+            first_err.get_or_insert(err);
+        }
+    };
+
+    // The init first, directly: it may not have reached its cgroup yet.
+    if let Some(pid) = container.live_pid() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    if let Some(path) = container.cgroup_path() {
+        match cgroups::manager(&path, container.systemd(), &container.id) {
+            Ok(manager) => {
+                note(cgroups::kill_all_and_wait(&manager, Duration::from_secs(10)));
+                note(remove_cgroup(&manager));
+            }
+            Err(err) => note(Err(err)),
+        }
+    }
+
+    // poststop hooks run once the container is gone; a failing hook is a warning (runc).
+    if let (Some(state), Ok(config)) = (&container.state, YoukiConfig::load(&container.state_dir)) {
+        if let Some(hooks) = config.hooks.as_ref() {
+            if let Err(err) = libcontainer::hooks::run_hooks(
+                hooks.poststop().as_ref(),
+                Some(state),
+                None,
+                None,
+                None,
+            ) {
+                tracing::warn!("poststop hook of {} failed: {err}", container.id);
+            }
+        }
+    }
+
+    for dir in [&container.state_dir, &container.runvz_dir] {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => note(Err(anyhow::Error::new(err).context(format!("cannot remove {}", dir.display())))),
+        }
+    }
+    lock.remove();
+    match first_err {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// Removes the cgroup; rmdir can fail with EBUSY for a moment after the last
+/// process died, so it is retried briefly.
+fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
+    let mut last = None;
+    for _ in 0..50 {
+        match manager.remove() {
+            Ok(()) => return Ok(()),
+            Err(err) => last = Some(err),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(anyhow::anyhow!("cannot remove the container's cgroup: {}", last.map(|e| e.to_string()).unwrap_or_default()))
+}

@@ -1,0 +1,122 @@
+//! Logs in runc's shapes: `--log-format json` writes `{"level","msg","time"}` one
+//! object a line (containerd's shim and conmon read the last `error` line from it);
+//! `text` writes logrus-style `time="…" level=… msg="…"`. libcontainer's own
+//! tracing events land in the same file.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
+
+use crate::cli::GlobalOpts;
+
+pub fn init(opts: &GlobalOpts) -> Result<()> {
+    // Without --log, errors reach the user through main's one stderr line; only
+    // --debug adds libcontainer's chatter to stderr.
+    let (sink, max_level) = match &opts.log {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            (Sink::File(file), if opts.debug { Level::DEBUG } else { Level::INFO })
+        }
+        None if opts.debug => (Sink::Stderr, Level::DEBUG),
+        None => return Ok(()),
+    };
+    let layer = RuncLogLayer {
+        sink: Mutex::new(sink),
+        json: opts.log_format == "json",
+        max_level,
+    };
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .context("cannot install the log subscriber")
+}
+
+enum Sink {
+    File(File),
+    Stderr,
+}
+
+struct RuncLogLayer {
+    sink: Mutex<Sink>,
+    json: bool,
+    max_level: Level,
+}
+
+impl<S: Subscriber> Layer<S> for RuncLogLayer {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: LayerContext<'_, S>) -> bool {
+        *metadata.level() <= self.max_level
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
+        if *event.metadata().level() > self.max_level {
+            return;
+        }
+        let mut visitor = MessageVisitor::default();
+        event.record(&mut visitor);
+        let level = match *event.metadata().level() {
+            Level::ERROR => "error",
+            Level::WARN => "warning",
+            Level::INFO => "info",
+            Level::DEBUG => "debug",
+            Level::TRACE => "trace",
+        };
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let line = if self.json {
+            let mut line = serde_json::json!({"level": level, "msg": visitor.text(), "time": time}).to_string();
+            line.push('\n');
+            line
+        } else {
+            format!("time={:?} level={} msg={:?}\n", time, level, visitor.text())
+        };
+        if let Ok(mut sink) = self.sink.lock() {
+            let _ = match &mut *sink {
+                Sink::File(file) => file.write_all(line.as_bytes()),
+                Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
+            };
+        }
+    }
+}
+
+/// Collects an event's message and its other fields (`key=value`) into one line.
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl MessageVisitor {
+    fn text(&self) -> String {
+        if self.fields.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}{}", self.message, self.fields)
+        }
+    }
+}
+
+impl Visit for MessageVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={}", field.name(), value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={:?}", field.name(), value);
+        }
+    }
+}

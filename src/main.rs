@@ -1,0 +1,51 @@
+//! runvz: a runc-compatible OCI runtime for system containers with OpenVZ-style
+//! beancounters. `main` only parses the command line, sets up logging and hands
+//! off to `cli`; everything a command does lives in its own module.
+
+mod cgroups;
+mod cli;
+mod console;
+mod container;
+mod logging;
+mod signal;
+mod stats;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            // Help and --version go to stdout with status 0; usage errors are one line.
+            use clap::error::ErrorKind;
+            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            eprintln!("runvz: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(1);
+        }
+    };
+    if args.version {
+        print!("{}", cli::version_text());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(err) = logging::init(&args.global) {
+        eprintln!("runvz: cannot set up logging: {err:#}");
+        return ExitCode::from(1);
+    }
+    match cli::dispatch(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let msg = format!("{err:#}");
+            tracing::error!("{msg}");
+            eprintln!("runvz: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
