@@ -16,6 +16,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Behave like a Unix tool when the reader goes away (`runvz list | head`).
+    // SAFETY: setting a signal disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(err) => {
