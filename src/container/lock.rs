@@ -1,19 +1,28 @@
-//! The per-container lock: an flock on `<root>/.locks/<id>`.
+//! The per-container lock: a POSIX record lock (fcntl F_SETLKW) on
+//! `<root>/.locks/<id>`.
+//!
+//! Record locks belong to the process, not to the open file: the container's
+//! init and intermediate processes, which libcontainer clones from runvz without
+//! exec, do not inherit them. (An flock would be inherited, and an init left
+//! waiting by a killed `create` would then hold the lock for ever.)
 //!
 //! The lock file is removed when its container is deleted, so a waiter may wake
 //! up holding a lock on a file that is no longer linked; it then retries on the
 //! current file (comparing inode numbers), which keeps the lock exclusive.
 
 use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, fcntl};
 
 pub struct ContainerLock {
     path: PathBuf,
-    _flock: Flock<File>,
+    // Closing the file releases the record lock.
+    _file: File,
 }
 
 impl ContainerLock {
@@ -29,15 +38,13 @@ impl ContainerLock {
                 .write(true)
                 .open(path)
                 .with_context(|| format!("cannot open lock file {}", path.display()))?;
-            let flock = Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, errno)| errno)
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-            let held = flock.metadata()?.ino();
+            lock_whole_file(&file).with_context(|| format!("cannot lock {}", path.display()))?;
+            let held = file.metadata()?.ino();
             match fs::metadata(path) {
                 Ok(current) if current.ino() == held => {
                     return Ok(Self {
                         path: path.to_path_buf(),
-                        _flock: flock,
+                        _file: file,
                     });
                 }
                 // The file was removed (container deleted) while we waited: retry.
@@ -50,5 +57,23 @@ impl ContainerLock {
     /// waiters notice and retry on a fresh file.
     pub fn remove(&self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Blocks until this process holds a write lock on the whole file.
+fn lock_whole_file(file: &File) -> nix::Result<()> {
+    let request = libc::flock {
+        l_type: libc::F_WRLCK as i16,
+        l_whence: libc::SEEK_SET as i16,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    loop {
+        match fcntl(file.as_raw_fd(), FcntlArg::F_SETLKW(&request)) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(err) => return Err(err),
+        }
     }
 }
