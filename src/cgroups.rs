@@ -30,9 +30,13 @@ pub fn freeze(manager: &AnyCgroupManager, frozen: bool) -> Result<()> {
     } else {
         FreezerState::Thawed
     };
-    manager
-        .freeze(state)
-        .with_context(|| if frozen { "cannot freeze the container's cgroup" } else { "cannot thaw the container's cgroup" })
+    manager.freeze(state).with_context(|| {
+        if frozen {
+            "cannot freeze the container's cgroup"
+        } else {
+            "cannot thaw the container's cgroup"
+        }
+    })
 }
 
 /// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile

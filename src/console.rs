@@ -30,7 +30,8 @@ impl ConsoleSocket {
         let dir = parent.join(format!("console-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let listener = UnixListener::bind(dir.join("sock")).context("cannot listen for the console")?;
+        let listener =
+            UnixListener::bind(dir.join("sock")).context("cannot listen for the console")?;
         Ok(Self { dir, listener })
     }
 
@@ -58,14 +59,19 @@ impl ConsoleSocket {
         let mut buf = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-            .context("cannot receive the console")?;
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .context("cannot receive the console")?;
         for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(&fd) = fds.first() {
-                    // SAFETY: the fd was just received via SCM_RIGHTS and is owned by nobody else.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
+            if let ControlMessageOwned::ScmRights(fds) = c
+                && let Some(&fd) = fds.first()
+            {
+                // SAFETY: the fd was just received via SCM_RIGHTS and is owned by nobody else.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
             }
         }
         bail!("the console message carried no file descriptor")
@@ -119,7 +125,17 @@ fn resize(master: &File) {
 fn foreground_sigset() -> SigSet {
     let mut set = SigSet::all();
     // Signals that must keep their default effect on runvz itself.
-    for sig in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
+    for sig in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGTSTP,
+    ] {
         set.remove(sig);
     }
     set

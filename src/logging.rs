@@ -26,7 +26,14 @@ pub fn init(opts: &GlobalOpts) -> Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
-            (Sink::File(file), if opts.debug { Level::DEBUG } else { Level::INFO })
+            (
+                Sink::File(file),
+                if opts.debug {
+                    Level::DEBUG
+                } else {
+                    Level::INFO
+                },
+            )
         }
         None if opts.debug => (Sink::Stderr, Level::DEBUG),
         None => return Ok(()),
@@ -71,7 +78,8 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
         };
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let line = if self.json {
-            let mut line = serde_json::json!({"level": level, "msg": visitor.text(), "time": time}).to_string();
+            let mut line = serde_json::json!({"level": level, "msg": visitor.text(), "time": time})
+                .to_string();
             line.push('\n');
             line
         } else {

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
         Err(err) => {
             // Help and --version go to stdout with status 0; usage errors are one line.
             use clap::error::ErrorKind;
-            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 let _ = err.print();
                 return ExitCode::SUCCESS;
             }

@@ -15,9 +15,14 @@ pub fn parse(raw: &str) -> Result<i32> {
         return Ok(n);
     }
     let upper = raw.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Some(rest) = name.strip_prefix("SIGRTMIN") {
-        let offset = parse_offset(rest, '+').ok_or_else(|| anyhow::anyhow!("unknown signal {raw:?}"))?;
+        let offset =
+            parse_offset(rest, '+').ok_or_else(|| anyhow::anyhow!("unknown signal {raw:?}"))?;
         let n = libc::SIGRTMIN() + offset;
         if n > libc::SIGRTMAX() {
             bail!("invalid signal {raw:?}: beyond SIGRTMAX");
@@ -25,7 +30,8 @@ pub fn parse(raw: &str) -> Result<i32> {
         return Ok(n);
     }
     if let Some(rest) = name.strip_prefix("SIGRTMAX") {
-        let offset = parse_offset(rest, '-').ok_or_else(|| anyhow::anyhow!("unknown signal {raw:?}"))?;
+        let offset =
+            parse_offset(rest, '-').ok_or_else(|| anyhow::anyhow!("unknown signal {raw:?}"))?;
         let n = libc::SIGRTMAX() - offset;
         if n < libc::SIGRTMIN() {
             bail!("invalid signal {raw:?}: below SIGRTMIN");
@@ -49,7 +55,11 @@ fn parse_offset(rest: &str, sign: char) -> Option<i32> {
 pub fn send(pid: i32, signal: i32) -> nix::Result<()> {
     // SAFETY: kill(2) takes plain integers and touches no memory.
     let rc = unsafe { libc::kill(pid, signal) };
-    if rc == 0 { Ok(()) } else { Err(nix::errno::Errno::last()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last())
+    }
 }
 
 #[cfg(test)]

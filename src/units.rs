@@ -10,7 +10,9 @@ pub fn parse_bytes(text: &str) -> Result<i64> {
     }
     let lower = t.to_ascii_lowercase();
     let lower = lower.trim_end_matches("ib").trim_end_matches('b');
-    let split = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (number, suffix) = lower.split_at(split);
     let shift = match suffix {
         "" => 0,

@@ -109,7 +109,10 @@ pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<
     }
     criu_usable(&global.criu).context("restore")?;
     if !args.image_path.join("inventory.img").exists() {
-        bail!("restore: {} holds no checkpoint (inventory.img missing)", args.image_path.display());
+        bail!(
+            "restore: {} holds no checkpoint (inventory.img missing)",
+            args.image_path.display()
+        );
     }
     // CRIU works here, but runvz cannot yet rebuild a container from images:
     // libcontainer has no restore, and runvz's own is not written yet.
@@ -122,18 +125,27 @@ fn criu_usable(criu: &Path) -> Result<()> {
     let output = std::process::Command::new(criu)
         .arg("check")
         .output()
-        .map_err(|err| anyhow::anyhow!("CRIU binary {} cannot be run ({err}); install criu", criu.display()))?;
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "CRIU binary {} cannot be run ({err}); install criu",
+                criu.display()
+            )
+        })?;
     if output.status.success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&output.stderr).to_string() + &String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
     let reason = text
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("Error") || l.contains("error"))
         .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
         .unwrap_or("no reason given");
-    bail!("CRIU cannot work on this host: `{} check` failed: {reason}", criu.display())
+    bail!(
+        "CRIU cannot work on this host: `{} check` failed: {reason}",
+        criu.display()
+    )
 }
 
 fn cg_mode(mode: &str) -> Result<rust_criu::CgMode> {
@@ -147,5 +159,9 @@ fn cg_mode(mode: &str) -> Result<rust_criu::CgMode> {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
-    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
 }

@@ -40,7 +40,13 @@ pub struct CreateArgs {
 }
 
 pub fn run(store: &Store, global: &GlobalOpts, args: CreateArgs) -> Result<()> {
-    let opts = create_options(&args.id, &args.flags, global, true, args.flags.console_socket.clone());
+    let opts = create_options(
+        &args.id,
+        &args.flags,
+        global,
+        true,
+        args.flags.console_socket.clone(),
+    );
     let (container, _lock) = create_container(store, &opts)?;
     if let (Some(path), Some(pid)) = (&args.flags.pid_file, container.init_pid()) {
         write_pid_file(path, pid.as_raw())?;

@@ -29,9 +29,13 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
         if container.status == Status::Stopped {
             bail!("container {} is not running", args.id);
         }
-        let path = container.cgroup_path().context("container has no cgroup recorded")?;
+        let path = container
+            .cgroup_path()
+            .context("container has no cgroup recorded")?;
         let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-        let stats = manager.stats().context("cannot read the container's statistics")?;
+        let stats = manager
+            .stats()
+            .context("cannot read the container's statistics")?;
         let event = serde_json::json!({"type": "stats", "id": args.id, "data": runc_stats(&stats)});
         println!("{event}");
         if args.stats {
@@ -43,9 +47,13 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
 
 /// Go-style durations as runc takes them: `5s`, `100ms`, `1m`, `1h`, `1.5s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
     let seconds = match unit {
         "ns" => value / 1e9,
         "us" | "µs" => value / 1e6,

@@ -80,7 +80,9 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
 
     let process = build_process(&container.runvz_dir.join("config.json"), &args)?;
     let terminal = process.terminal().unwrap_or(false);
-    let process_file = container.runvz_dir.join(format!("exec-{}.json", std::process::id()));
+    let process_file = container
+        .runvz_dir
+        .join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_file, &serde_json::to_vec(&process)?)?;
 
     let own_console = if terminal && !args.detach && args.console_socket.is_none() {
@@ -88,7 +90,10 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     } else {
         None
     };
-    let console_path = own_console.as_ref().map(|c| c.path()).or(args.console_socket.clone());
+    let console_path = own_console
+        .as_ref()
+        .map(|c| c.path())
+        .or(args.console_socket.clone());
 
     let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(store.root())
@@ -111,7 +116,10 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     if args.detach {
         return Ok(0);
     }
-    let master = own_console.as_ref().map(|c| c.receive_master()).transpose()?;
+    let master = own_console
+        .as_ref()
+        .map(|c| c.receive_master())
+        .transpose()?;
     wait_foreground(pid, master)
 }
 
@@ -119,8 +127,10 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
 /// the flags laid over it.
 fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
     if let Some(path) = &args.process {
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        return serde_json::from_slice(&bytes).with_context(|| format!("{}: invalid process spec", path.display()));
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        return serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: invalid process spec", path.display()));
     }
     if args.command.is_empty() {
         bail!("exec: no command given (usage: runvz exec [flags] ID COMMAND [ARG...])");
@@ -205,7 +215,10 @@ fn parse_user(user: &str) -> Result<(u32, Option<u32>)> {
         .parse()
         .map_err(|_| anyhow::anyhow!("exec: --user {user:?}: the UID must be a number"))?;
     let gid = gid
-        .map(|g| g.parse().map_err(|_| anyhow::anyhow!("exec: --user {user:?}: the GID must be a number")))
+        .map(|g| {
+            g.parse()
+                .map_err(|_| anyhow::anyhow!("exec: --user {user:?}: the GID must be a number"))
+        })
         .transpose()?;
     Ok((uid, gid))
 }

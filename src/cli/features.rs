@@ -8,7 +8,9 @@ use serde_json::json;
 pub struct FeaturesArgs {}
 
 pub fn run(_args: FeaturesArgs) -> Result<()> {
-    let namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"];
+    let namespaces = [
+        "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
+    ];
     let capabilities: Vec<String> = caps_all();
     let doc = json!({
         "ociVersionMin": "1.0.0",

@@ -26,9 +26,12 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     let (container, _lock) = store.load_locked(&args.id)?;
 
     if args.all {
-        let path = container.cgroup_path().context("container has no cgroup recorded")?;
+        let path = container
+            .cgroup_path()
+            .context("container has no cgroup recorded")?;
         let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-        let sig = Signal::try_from(sig).with_context(|| format!("signal {sig} cannot be sent with --all"))?;
+        let sig = Signal::try_from(sig)
+            .with_context(|| format!("signal {sig} cannot be sent with --all"))?;
         return cgroups::signal_all(&manager, sig);
     }
 
@@ -39,11 +42,12 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
         Err(err) => return Err(err).with_context(|| format!("cannot send signal {sig} to {pid}")),
     }
     // A frozen (v1) process cannot act on SIGKILL until thawed.
-    if container.status == Status::Paused && sig == libc::SIGKILL {
-        if let Some(path) = container.cgroup_path() {
-            let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-            cgroups::freeze(&manager, false)?;
-        }
+    if container.status == Status::Paused
+        && sig == libc::SIGKILL
+        && let Some(path) = container.cgroup_path()
+    {
+        let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+        cgroups::freeze(&manager, false)?;
     }
     Ok(())
 }

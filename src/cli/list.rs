@@ -34,7 +34,11 @@ pub fn run(store: &Store, args: ListArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&views)?);
         return Ok(());
     }
-    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for v in &views {
         rows.push(vec![
             v.id.clone(),

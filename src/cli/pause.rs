@@ -35,7 +35,9 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<()> {
         ("resume", Status::Paused, ContainerStatus::Running)
     };
     container.require(what, &[from])?;
-    let path = container.cgroup_path().context("container has no cgroup recorded")?;
+    let path = container
+        .cgroup_path()
+        .context("container has no cgroup recorded")?;
     let manager = cgroups::manager(&path, container.systemd(), id)?;
     cgroups::freeze(&manager, frozen)?;
     container.set_status(to)

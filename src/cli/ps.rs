@@ -21,7 +21,9 @@ pub struct PsArgs {
 
 pub fn run(store: &Store, args: PsArgs) -> Result<()> {
     let container = store.load(&args.id)?;
-    let path = container.cgroup_path().context("container has no cgroup recorded")?;
+    let path = container
+        .cgroup_path()
+        .context("container has no cgroup recorded")?;
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
     let pids: Vec<i32> = cgroups::pids(&manager).iter().map(|p| p.as_raw()).collect();
 
@@ -29,13 +31,21 @@ pub fn run(store: &Store, args: PsArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args };
+    let ps_args = if args.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args.ps_args
+    };
     let output = std::process::Command::new("ps")
         .args(&ps_args)
         .output()
         .context("cannot run ps")?;
     if !output.status.success() {
-        bail!("ps {}: {}", ps_args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();
@@ -46,7 +56,10 @@ pub fn run(store: &Store, args: PsArgs) -> Result<()> {
         .context("ps output has no PID column")?;
     println!("{header}");
     for line in lines {
-        let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }

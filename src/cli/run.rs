@@ -28,18 +28,27 @@ pub struct RunArgs {
 
 pub fn run(store: &Store, global: &GlobalOpts, args: RunArgs) -> Result<u8> {
     // A terminal in the foreground: runvz takes the pty master itself and relays it.
-    let own_console = if !args.detach && args.flags.console_socket.is_none() && wants_terminal(&args.flags.bundle) {
+    let own_console = if !args.detach
+        && args.flags.console_socket.is_none()
+        && wants_terminal(&args.flags.bundle)
+    {
         Some(ConsoleSocket::new(&store.root().join(".tmp"))?)
     } else {
         None
     };
-    let console_path = own_console.as_ref().map(|c| c.path()).or(args.flags.console_socket.clone());
+    let console_path = own_console
+        .as_ref()
+        .map(|c| c.path())
+        .or(args.flags.console_socket.clone());
     let detach = args.detach || console_path.is_some();
     let opts = create_options(&args.id, &args.flags, global, detach, console_path);
 
     let (mut container, lock) = create_container(store, &opts)?;
     let started = (|| -> Result<_> {
-        let master = own_console.as_ref().map(|c| c.receive_master()).transpose()?;
+        let master = own_console
+            .as_ref()
+            .map(|c| c.receive_master())
+            .transpose()?;
         super::start::start(&mut container)?;
         Ok(master)
     })();

@@ -44,13 +44,24 @@ fn make_rootless(spec: &mut Spec) -> Result<()> {
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .filter(|ns| !matches!(ns.typ(), LinuxNamespaceType::Network | LinuxNamespaceType::User))
+        .filter(|ns| {
+            !matches!(
+                ns.typ(),
+                LinuxNamespaceType::Network | LinuxNamespaceType::User
+            )
+        })
         .collect();
     let mut user_ns = LinuxNamespace::default();
     user_ns.set_typ(LinuxNamespaceType::User);
     namespaces.push(user_ns);
     linux.set_namespaces(Some(namespaces));
-    let map = |host: u32| LinuxIdMappingBuilder::default().container_id(0u32).host_id(host).size(1u32).build();
+    let map = |host: u32| {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(1u32)
+            .build()
+    };
     linux.set_uid_mappings(Some(vec![map(uid)?]));
     linux.set_gid_mappings(Some(vec![map(gid)?]));
     linux.set_resources(None);
@@ -66,7 +77,11 @@ fn make_rootless(spec: &mut Spec) -> Result<()> {
             if m.destination().as_os_str() == "/sys" {
                 m.set_typ(Some("none".into()));
                 m.set_source(Some("/sys".into()));
-                m.set_options(Some(["rbind", "nosuid", "noexec", "nodev", "ro"].map(String::from).to_vec()));
+                m.set_options(Some(
+                    ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                        .map(String::from)
+                        .to_vec(),
+                ));
             }
             if let Some(opts) = m.options().clone() {
                 m.set_options(Some(opts.into_iter().filter(|o| o != "gid=5").collect()));

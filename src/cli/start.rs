@@ -35,8 +35,14 @@ pub fn start(container: &mut Container) -> Result<()> {
 
     let config = YoukiConfig::load(&container.state_dir)?;
     if let (Some(hooks), Some(state)) = (config.hooks.as_ref(), container.state.as_ref()) {
-        libcontainer::hooks::run_hooks(hooks.poststart().as_ref(), Some(state), Some(&container.state_dir), None, None)
-            .context("poststart hook failed")?;
+        libcontainer::hooks::run_hooks(
+            hooks.poststart().as_ref(),
+            Some(state),
+            Some(&container.state_dir),
+            None,
+            None,
+        )
+        .context("poststart hook failed")?;
     }
     Ok(())
 }

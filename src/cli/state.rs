@@ -67,6 +67,9 @@ impl StateView {
 
 pub fn run(store: &Store, args: StateArgs) -> Result<()> {
     let container = store.load(&args.id)?;
-    println!("{}", serde_json::to_string_pretty(&StateView::of(&container))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&StateView::of(&container))?
+    );
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use libcgroups::common::{CgroupManager, ControllerOpt};
-use libcontainer::oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, LinuxBlockIo};
+use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
 use crate::cgroups;
 use crate::container::{Status, Store};
@@ -73,8 +73,13 @@ pub struct UpdateArgs {
 pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
     let resources = resources_from(&args)?;
     let (container, _lock) = store.load_locked(&args.id)?;
-    container.require("update", &[Status::Created, Status::Running, Status::Paused])?;
-    let path = container.cgroup_path().context("container has no cgroup recorded")?;
+    container.require(
+        "update",
+        &[Status::Created, Status::Running, Status::Paused],
+    )?;
+    let path = container
+        .cgroup_path()
+        .context("container has no cgroup recorded")?;
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
     manager
         .apply(&ControllerOpt {
@@ -91,13 +96,15 @@ fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
         Some(path) => {
             let mut bytes = Vec::new();
             if path.as_os_str() == "-" {
-                std::io::stdin().read_to_end(&mut bytes).context("cannot read resources from stdin")?;
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .context("cannot read resources from stdin")?;
             } else {
-                bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+                bytes = std::fs::read(path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
             }
-            serde_json::from_slice(&bytes).with_context(|| {
-                format!("{}: invalid LinuxResources JSON", path.display())
-            })?
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: invalid LinuxResources JSON", path.display()))?
         }
         None => LinuxResources::default(),
     };
@@ -125,10 +132,13 @@ fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
         r.set_cpu(Some(cpu));
     }
 
-    let mut memory = r.memory().clone().unwrap_or_default();
+    let mut memory = r.memory().unwrap_or_default();
     let mut memory_set = false;
     for (flag, setter) in [
-        (&args.memory, LinuxMemory::set_limit as fn(&mut LinuxMemory, Option<i64>) -> &mut LinuxMemory),
+        (
+            &args.memory,
+            LinuxMemory::set_limit as fn(&mut LinuxMemory, Option<i64>) -> &mut LinuxMemory,
+        ),
         (&args.memory_reservation, LinuxMemory::set_reservation),
         (&args.memory_swap, LinuxMemory::set_swap),
         (&args.kernel_memory_tcp, LinuxMemory::set_kernel_tcp),
@@ -148,10 +158,18 @@ fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
         r.set_pids(Some(pids));
     }
     if let Some(weight) = args.blkio_weight {
-        let mut blkio = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut blkio = r.block_io().clone().unwrap_or_default();
         blkio.set_weight(Some(weight));
         r.set_block_io(Some(blkio));
     }
-    let _ = (&args.kernel_memory, &args.l3_cache_schema, &args.mem_bw_schema, LinuxCpu::default());
+    if args.kernel_memory.is_some() {
+        // Kernel memory limits are gone from current kernels; runc ignores them too.
+        tracing::warn!("--kernel-memory is ignored: kernel memory limits are not supported");
+    }
+    if args.l3_cache_schema.is_some() || args.mem_bw_schema.is_some() {
+        anyhow::bail!(
+            "--l3-cache-schema/--mem-bw-schema: Intel RDT updates are not supported by runvz"
+        );
+    }
     Ok(r)
 }

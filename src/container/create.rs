@@ -9,7 +9,9 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
-use super::{Container, ContainerLock, Meta, Store, destroy, process_start_time, save_state, validate_id};
+use super::{
+    Container, ContainerLock, Meta, Store, destroy, process_start_time, save_state, validate_id,
+};
 
 pub struct CreateOptions<'a> {
     pub id: &'a str,
@@ -65,10 +67,10 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
     match result {
         Ok(container) => Ok((container, lock)),
         Err(err) => {
-            if let Ok(partial) = Container::load(store, opts.id) {
-                if let Err(cleanup) = destroy(&partial, &lock) {
-                    tracing::warn!("cleanup after failed create: {cleanup:#}");
-                }
+            if let Ok(partial) = Container::load(store, opts.id)
+                && let Err(cleanup) = destroy(&partial, &lock)
+            {
+                tracing::warn!("cleanup after failed create: {cleanup:#}");
             }
             lock.remove();
             Err(err)
@@ -159,8 +161,13 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
 
 /// Notes the init's start time (PID-reuse guard) and rewrites state.json atomically.
 fn record_init(container: &mut Container) -> Result<()> {
-    let state = container.state.as_ref().context("container state missing after create")?;
-    let pid = state.pid.context("container has no init pid after create")?;
+    let state = container
+        .state
+        .as_ref()
+        .context("container state missing after create")?;
+    let pid = state
+        .pid
+        .context("container has no init pid after create")?;
     if let Some(meta) = container.meta.as_mut() {
         meta.init_start_time = process_start_time(pid);
         meta.save(&container.runvz_dir)?;

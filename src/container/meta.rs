@@ -31,10 +31,11 @@ impl Meta {
     pub fn load(runvz_dir: &Path) -> Result<Option<Self>> {
         let path = runvz_dir.join(Self::FILE);
         match fs::read(&path) {
-            Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("cannot parse {}", path.display()))?,
-            )),
+            Ok(bytes) => {
+                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                    format!("cannot parse {}", path.display())
+                })?))
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
         }

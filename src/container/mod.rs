@@ -82,7 +82,9 @@ impl Store {
     pub fn ids(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         for dir in [self.root.clone(), self.root.join(".runvz")] {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with('.') || !entry.path().is_dir() || ids.contains(&name) {
@@ -136,7 +138,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')))
     {
-        bail!("invalid container ID {id:?}: character {c:?} is not allowed (use letters, digits, '_', '+', '-', '.')");
+        bail!(
+            "invalid container ID {id:?}: character {c:?} is not allowed (use letters, digits, '_', '+', '-', '.')"
+        );
     }
     Ok(())
 }
@@ -263,7 +267,10 @@ impl Container {
             return Ok(());
         }
         match self.status {
-            Status::Stopped => bail!("cannot {what} container {}: container is not running", self.id),
+            Status::Stopped => bail!(
+                "cannot {what} container {}: container is not running",
+                self.id
+            ),
             other => bail!("cannot {what} container {}: container is {other}", self.id),
         }
     }

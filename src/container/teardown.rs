@@ -31,7 +31,10 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     if let Some(path) = container.cgroup_path() {
         match cgroups::manager(&path, container.systemd(), &container.id) {
             Ok(manager) => {
-                note(cgroups::kill_all_and_wait(&manager, Duration::from_secs(10)));
+                note(cgroups::kill_all_and_wait(
+                    &manager,
+                    Duration::from_secs(10),
+                ));
                 note(remove_cgroup(&manager));
             }
             Err(err) => note(Err(err)),
@@ -39,25 +42,21 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     }
 
     // poststop hooks run once the container is gone; a failing hook is a warning (runc).
-    if let (Some(state), Ok(config)) = (&container.state, YoukiConfig::load(&container.state_dir)) {
-        if let Some(hooks) = config.hooks.as_ref() {
-            if let Err(err) = libcontainer::hooks::run_hooks(
-                hooks.poststop().as_ref(),
-                Some(state),
-                None,
-                None,
-                None,
-            ) {
-                tracing::warn!("poststop hook of {} failed: {err}", container.id);
-            }
-        }
+    if let (Some(state), Ok(config)) = (&container.state, YoukiConfig::load(&container.state_dir))
+        && let Some(hooks) = config.hooks.as_ref()
+        && let Err(err) =
+            libcontainer::hooks::run_hooks(hooks.poststop().as_ref(), Some(state), None, None, None)
+    {
+        tracing::warn!("poststop hook of {} failed: {err}", container.id);
     }
 
     for dir in [&container.state_dir, &container.runvz_dir] {
         match fs::remove_dir_all(dir) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => note(Err(anyhow::Error::new(err).context(format!("cannot remove {}", dir.display())))),
+            Err(err) => note(Err(
+                anyhow::Error::new(err).context(format!("cannot remove {}", dir.display()))
+            )),
         }
     }
     lock.remove();
@@ -78,5 +77,8 @@ fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(anyhow::anyhow!("cannot remove the container's cgroup: {}", last.map(|e| e.to_string()).unwrap_or_default()))
+    Err(anyhow::anyhow!(
+        "cannot remove the container's cgroup: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
 }
