@@ -68,6 +68,7 @@ pub fn create_options<'a>(
         preserve_fds: flags.preserve_fds,
         no_pivot: flags.no_pivot,
         systemd: global.systemd_cgroup,
+        no_new_keyring: flags.no_new_keyring,
         detach,
     }
 }

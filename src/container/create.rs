@@ -20,6 +20,8 @@ pub struct CreateOptions<'a> {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub systemd: bool,
+    /// Keep the caller's session keyring instead of giving the container its own.
+    pub no_new_keyring: bool,
     /// False only for `run` in the foreground without a console socket: the init
     /// then shares runvz's stdio (and a terminal spec needs no socket).
     pub detach: bool,
@@ -146,6 +148,9 @@ fn default_cgroup_path(id: &str, systemd: bool) -> PathBuf {
 }
 
 fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
+    if !opts.no_new_keyring {
+        join_session_keyring(opts.id)?;
+    }
     ContainerBuilder::new(opts.id.to_string(), SyscallType::default())
         .with_root_path(store.root())?
         .with_console_socket(opts.console_socket.as_ref())
@@ -186,4 +191,41 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     };
     super::write_atomic(&path, pid.to_string().as_bytes())
         .with_context(|| format!("cannot write pid file {}", path.display()))
+}
+
+/// Gives the container a session keyring of its own, as runc does: libcontainer
+/// has no such step, and the init inherits runvz's keyring, so runvz joins a fresh
+/// one (`_ses.<id>`) just before the init is cloned, with runc's permissions
+/// (the default plus "link" for the owning user).
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    const SESSION_KEYRING_PERM: libc::c_long = 0x3f1b_0000;
+    let name = std::ffi::CString::new(format!("_ses.{id}"))?;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) reads a NUL-terminated string we own.
+    let serial =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if serial < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ENOSYS) {
+            tracing::warn!("kernel has no keyrings; the container shares runvz's session keyring");
+            return Ok(());
+        }
+        return Err(err)
+            .context("cannot create the container's session keyring (try --no-new-keyring)");
+    }
+    // SAFETY: keyctl(SETPERM, serial, perm) takes plain integers.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SETPERM,
+            serial,
+            SESSION_KEYRING_PERM,
+        )
+    } < 0
+    {
+        return Err(std::io::Error::last_os_error())
+            .context("cannot set the session keyring's permissions");
+    }
+    Ok(())
 }
