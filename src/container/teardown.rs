@@ -25,7 +25,8 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     };
 
     // The init first, directly: it may not have reached its cgroup yet.
-    if let Some(pid) = container.live_pid() {
+    let init = container.live_pid();
+    if let Some(pid) = init {
         let _ = kill(pid, Signal::SIGKILL);
     }
     if let Some(path) = container.cgroup_path() {
@@ -39,6 +40,9 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
             }
             Err(err) => note(Err(err)),
         }
+    }
+    if let Some(pid) = init {
+        wait_for_init_exit(container, pid);
     }
 
     // poststop hooks run once the container is gone; a failing hook is a warning (runc).
@@ -63,6 +67,23 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     match first_err {
         Some(err) => Err(err),
         None => Ok(()),
+    }
+}
+
+/// Waits (bounded) until the init has really exited. A pid-namespace init leaves
+/// its cgroup first and then waits in the kernel until every other process of the
+/// namespace has been reaped, including `exec`'d ones whose parent is outside the
+/// namespace (their reaper is the host's init, or the engine's subreaper).
+fn wait_for_init_exit(container: &Container, pid: nix::unistd::Pid) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while container.live_pid() == Some(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if container.live_pid() == Some(pid) {
+        tracing::warn!(
+            "init {pid} of {} is still exiting: it waits for processes of its namespace to be reaped by their parent",
+            container.id
+        );
     }
 }
 
