@@ -19,6 +19,7 @@ mod teardown;
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -42,7 +43,11 @@ pub struct Store {
 
 impl Store {
     pub fn new(root: &Path) -> Result<Self> {
-        fs::create_dir_all(root)
+        // 0700 as runc: container state (bundles, pids, consoles) is root's business.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
             .with_context(|| format!("cannot create state root {}", root.display()))?;
         let root = fs::canonicalize(root)
             .with_context(|| format!("cannot resolve state root {}", root.display()))?;
