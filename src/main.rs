@@ -36,7 +36,13 @@ fn main() -> ExitCode {
             let text = err.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
             eprintln!("runvz: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(1);
+            // runc (urfave/cli) exits 3 for an unknown command, 1 for other usage errors.
+            let code = if err.kind() == ErrorKind::InvalidSubcommand {
+                3
+            } else {
+                1
+            };
+            return ExitCode::from(code);
         }
     };
     if args.version {
@@ -53,7 +59,8 @@ fn main() -> ExitCode {
             let msg = format!("{err:#}");
             tracing::error!("{msg}");
             eprintln!("runvz: {msg}");
-            ExitCode::from(1)
+            let code = err.downcast_ref::<cli::ExitStatus>().map_or(1, |e| e.code);
+            ExitCode::from(code)
         }
     }
 }

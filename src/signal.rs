@@ -9,7 +9,8 @@ use nix::sys::signal::Signal;
 pub fn parse(raw: &str) -> Result<i32> {
     let raw = raw.trim();
     if let Ok(n) = raw.parse::<i32>() {
-        if n <= 0 || n > libc::SIGRTMAX() {
+        // 0 checks that the process exists, as kill(2) does.
+        if n < 0 || n > libc::SIGRTMAX() {
             bail!("invalid signal {raw:?}: number out of range");
         }
         return Ok(n);
@@ -75,7 +76,8 @@ mod tests {
         assert_eq!(parse("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
         assert_eq!(parse("RTMIN").unwrap(), libc::SIGRTMIN());
         assert!(parse("NOPE").is_err());
-        assert!(parse("0").is_err());
+        assert_eq!(parse("0").unwrap(), 0);
+        assert!(parse("-9").is_err());
         assert!(parse("99").is_err());
     }
 }

@@ -31,7 +31,12 @@ pub fn run(store: &Store, args: ListArgs) -> Result<()> {
         return Ok(());
     }
     if args.format == "json" {
-        println!("{}", serde_json::to_string(&views)?);
+        // runc prints `null` (a nil Go slice) when there are no containers.
+        if views.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::to_string(&views)?);
+        }
         return Ok(());
     }
     let mut rows = vec![

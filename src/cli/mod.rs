@@ -112,6 +112,22 @@ pub enum Command {
     Restore(checkpoint::RestoreArgs),
 }
 
+/// An error that must end runvz with a particular status, as runc's does
+/// (`exec` failures exit 255 so callers can tell them from the process's status).
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
 pub fn version_text() -> String {
     format!(
         "runvz version {}\ncommit: {}\nspec: {}\n",
@@ -132,7 +148,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Create(args) => create::run(&store()?, &global, args).map(|_| 0),
         Command::Start(args) => start::run(&store()?, args).map(|_| 0),
         Command::Run(args) => run::run(&store()?, &global, args),
-        Command::Exec(args) => exec::run(&store()?, args),
+        Command::Exec(args) => store()
+            .and_then(|store| exec::run(&store, args))
+            .map_err(|error| ExitStatus { code: 255, error }.into()),
         Command::Kill(args) => kill::run(&store()?, args).map(|_| 0),
         Command::Delete(args) => delete::run(&store()?, args).map(|_| 0),
         Command::State(args) => state::run(&store()?, args).map(|_| 0),

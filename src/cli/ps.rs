@@ -28,7 +28,12 @@ pub fn run(store: &Store, args: PsArgs) -> Result<()> {
     let pids: Vec<i32> = cgroups::pids(&manager).iter().map(|p| p.as_raw()).collect();
 
     if args.format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        // `null` for no processes, as runc prints a nil slice.
+        if pids.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::to_string(&pids)?);
+        }
         return Ok(());
     }
     let ps_args = if args.ps_args.is_empty() {

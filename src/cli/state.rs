@@ -67,9 +67,9 @@ impl StateView {
 
 pub fn run(store: &Store, args: StateArgs) -> Result<()> {
     let container = store.load(&args.id)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&StateView::of(&container))?
-    );
+    let mut view = StateView::of(&container);
+    // runc's `state` leaves owner empty (only `list` fills it) and ends without a newline.
+    view.owner.clear();
+    print!("{}", serde_json::to_string_pretty(&view)?);
     Ok(())
 }

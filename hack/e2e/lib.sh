@@ -1,0 +1,338 @@
+# hack/e2e/lib.sh — shared helpers of the engine suites (source it from bash).
+#
+#   check NAME CMD...   run one check under a timeout; prints `ok - NAME` or
+#                       `FAIL - NAME: <reason>` (the reason is the last lines the
+#                       check printed; its whole output goes to $E2E_LOG)
+#   skip NAME WHY       prints `skip - NAME: WHY`
+#   on_exit CMD...      registers a cleanup step (run in reverse order, each with
+#                       a timeout, from `finish` or from the EXIT/INT/TERM trap,
+#                       so it runs even when the suite fails or is interrupted)
+#   finish              runs the cleanup, then prints `N passed, N failed[, N
+#                       skipped]` as the last line and exits non-zero on failure
+#
+# A check is usually a shell function. It runs in a fresh `bash` (under
+# `timeout`, in its own process group, so a hung engine or runtime is killed
+# with everything it started) with `set -eE`: the first failing command ends it
+# and its text becomes the reason. Functions are exported automatically;
+# suites use `set -a` so their variables reach the checks too.
+#
+# Environment: CHECK_TIMEOUT (seconds a check may take, default 90),
+# E2E_VERBOSE=1 (copy every check's output to stderr).
+
+E2E_PASS=0
+E2E_FAIL=0
+E2E_SKIP=0
+E2E_CLEANUP=()
+E2E_FINISHED=0
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-90}
+: "${E2E_LOG:=/dev/null}"
+export CHECK_TIMEOUT
+
+e2e_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# log MSG... — to the suite's log file only.
+log() { printf '%s\n' "$*" >>"$E2E_LOG"; }
+
+# die MSG — a fatal setup error: cleanup runs from the EXIT trap.
+die() {
+    echo "FAIL - setup: $*"
+    E2E_FAIL=$((E2E_FAIL + 1))
+    finish
+}
+
+# Runs inside each check's bash: the first failing command ends the check and
+# says what failed.
+e2e_check_prologue() {
+    set -eE -o pipefail
+    trap 'rc=$?; echo "command failed (exit $rc): $BASH_COMMAND" >&2' ERR
+}
+
+check() {
+    local name=$1 out rc reason t=${CHECK_TIMEOUT}
+    shift
+    out=$(mktemp /tmp/e2e-check.XXXXXX)
+    # Export every function so the child bash sees them.
+    # shellcheck disable=SC2046
+    export -f $(compgen -A function) 2>/dev/null || true
+    timeout -k 5 "$t" bash -c 'e2e_check_prologue; "$@"' check "$@" </dev/null >"$out" 2>&1
+    rc=$?
+    {
+        echo "=== check: $name (exit $rc) ==="
+        cat "$out"
+    } >>"$E2E_LOG"
+    [ "${E2E_VERBOSE:-0}" = 1 ] && cat "$out" >&2
+    if [ $rc -eq 0 ]; then
+        echo "ok - $name"
+        E2E_PASS=$((E2E_PASS + 1))
+    else
+        if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+            reason="timed out after ${t}s"
+            local tail_
+            tail_=$(grep -v '^[[:space:]]*$' "$out" | tail -n 2 | tr '\n' ' ' | cut -c1-300)
+            [ -n "$tail_" ] && reason="$reason; last output: $tail_"
+        else
+            reason=$(grep -v '^[[:space:]]*$' "$out" | tail -n 3 | tr '\r\n' '  ' | sed 's/  */ /g' | cut -c1-600)
+            [ -n "$reason" ] || reason="exit status $rc"
+        fi
+        echo "FAIL - $name: $reason"
+        E2E_FAIL=$((E2E_FAIL + 1))
+    fi
+    rm -f "$out"
+    return 0
+}
+
+skip() {
+    echo "skip - $1: $2"
+    E2E_SKIP=$((E2E_SKIP + 1))
+}
+
+# --- assertions, for use inside checks -------------------------------------
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" != "$3" ]; then
+        echo "$1: expected '$2', got '$(printf '%s' "$3" | head -c 300)'" >&2
+        return 1
+    fi
+}
+
+# expect_match WHAT REGEX ACTUAL (grep -E)
+expect_match() {
+    if ! printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        echo "$1: expected to match /$2/, got '$(printf '%s' "$3" | tr '\n' ' ' | head -c 300)'" >&2
+        return 1
+    fi
+}
+
+# expect_nomatch WHAT REGEX ACTUAL
+expect_nomatch() {
+    if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        echo "$1: expected no match of /$2/, got '$(printf '%s' "$3" | tr '\n' ' ' | head -c 300)'" >&2
+        return 1
+    fi
+}
+
+# expect_rc WHAT EXPECTED_RC CMD... — runs CMD, compares its exit status.
+expect_rc() {
+    local what=$1 want=$2 rc=0
+    shift 2
+    "$@" || rc=$?
+    if [ "$rc" != "$want" ]; then
+        echo "$what: expected exit status $want, got $rc" >&2
+        return 1
+    fi
+}
+
+# wait_for SECONDS CMD... — polls CMD every 0.2 s until it succeeds.
+wait_for() {
+    local secs=$1 i=0
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        if [ $i -ge $((secs * 5)) ]; then
+            echo "gave up after ${secs}s waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# tty_run CMD-STRING — runs CMD-STRING under a pseudo-terminal (script(1)), so
+# engines that insist on a terminal (`-it`, `-t`) get one; prints its output
+# with carriage returns removed.
+tty_run() {
+    # script(1) ends when the child exits and returns its exit status. With
+    # stdin at EOF it may type a NUL, echoed as "^@": both are removed.
+    local f rc=0
+    f=$(mktemp /tmp/e2e-tty.XXXXXX)
+    script -qefc "$1" /dev/null </dev/null >"$f" 2>&1 || rc=$?
+    tr -d '\r\000' <"$f" | sed 's/\^@//g'
+    rm -f "$f"
+    return $rc
+}
+
+# --- host-side helpers -----------------------------------------------------
+
+# cgroup_dir_of PID CONTROLLER — /sys/fs/cgroup/<controller>/<path of PID>.
+cgroup_dir_of() {
+    local path
+    path=$(awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' "/proc/$1/cgroup")
+    [ -n "$path" ] || { echo "no $2 cgroup for pid $1" >&2; return 1; }
+    echo "/sys/fs/cgroup/$2$path"
+}
+
+# cgroup_value PID CONTROLLER FILE — the value of FILE in PID's cgroup.
+cgroup_value() {
+    local d
+    d=$(cgroup_dir_of "$1" "$2") || return 1
+    cat "$d/$3"
+}
+
+# Sends SIG to PID and every descendant (found through /proc), children first
+# in the listing, deepest first in the kill.
+kill_tree() {
+    local sig=$1 pid=$2 child
+    for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+        kill_tree "$sig" "$child"
+    done
+    kill "-$sig" "$pid" 2>/dev/null || true
+}
+
+# pids_matching STRING — PIDs whose command line contains STRING (exact
+# substring; used to find processes this suite started, e.g. by its private
+# socket path, which is unique to the suite's temporary directory).
+pids_matching() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [ "$p" = "$$" ] && continue
+        [ "$p" = "$BASHPID" ] && continue
+        cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+        case "$cmd" in *"$1"*) echo "$p" ;; esac
+    done
+}
+
+# stop_pid PID [SECS] — TERM, wait up to SECS (default 15), then KILL.
+stop_pid() {
+    local pid=$1 secs=${2:-15} i=0
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -ge $((secs * 5)) ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+}
+
+# umount_under DIR — lazily unmounts every mount point at or below DIR.
+umount_under() {
+    local m
+    for m in $(awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+}
+
+# mounts_under DIR — prints the mount points at or below DIR.
+mounts_under() {
+    awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts
+}
+
+# rm_cgroup_tree NAME — removes /sys/fs/cgroup/*/NAME (depth first) in every
+# v1 hierarchy; NAME is a relative path the suite owns.
+rm_cgroup_tree() {
+    local h d
+    [ -n "$1" ] || return 0
+    for h in /sys/fs/cgroup/*/; do
+        [ -d "$h$1" ] || continue
+        find "$h$1" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+}
+
+# cgroups_left NAME — prints /sys/fs/cgroup/*/NAME that still exist.
+cgroups_left() {
+    local h
+    for h in /sys/fs/cgroup/*/; do
+        [ -d "$h$1" ] && echo "$h$1"
+    done
+    return 0
+}
+
+# leftover_checks PREFIX — after cleanup: nothing named by the suite's work
+# directory $T is running or mounted, its cgroup parent $CG_PARENT is gone, and
+# $T is removed. (The checks read $T and $CG_PARENT from the environment, so
+# their own command lines never match.)
+e2e_no_procs() {
+    local p left=""
+    for p in $(pids_matching "$T/"); do
+        left="$left $p($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80))"
+    done
+    [ -z "$left" ] || { echo "still running:$left" >&2; return 1; }
+}
+e2e_no_mounts() {
+    local m
+    m=$(mounts_under "$T")
+    [ -z "$m" ] || { echo "still mounted: $(echo $m)" >&2; return 1; }
+}
+e2e_no_cgroups() {
+    local c
+    c=$(for n in ${CG_PARENT:-} ${CG_EXTRA:-}; do cgroups_left "$n"; done)
+    [ -z "$c" ] || { echo "cgroups left: $(echo $c)" >&2; return 1; }
+}
+e2e_no_files() { [ ! -e "$T" ] || { echo "$T still exists" >&2; return 1; }; }
+leftover_checks() {
+    check "$1: cleanup left no processes" e2e_no_procs
+    check "$1: cleanup left no mounts" e2e_no_mounts
+    check "$1: cleanup left no cgroups" e2e_no_cgroups
+    check "$1: cleanup left no files" e2e_no_files
+}
+
+# --- cleanup and the closing line -------------------------------------------
+
+on_exit() {
+    E2E_CLEANUP+=("$*")
+}
+
+e2e_run_cleanup() {
+    local i
+    for ((i = ${#E2E_CLEANUP[@]} - 1; i >= 0; i--)); do
+        log "cleanup: ${E2E_CLEANUP[$i]}"
+        # Each step bounded; functions are exported for the child bash.
+        # shellcheck disable=SC2046
+        export -f $(compgen -A function) 2>/dev/null || true
+        timeout -k 5 "${CLEANUP_TIMEOUT:-120}" bash -c "${E2E_CLEANUP[$i]}" >>"$E2E_LOG" 2>&1 </dev/null ||
+            log "cleanup step failed: ${E2E_CLEANUP[$i]}"
+    done
+    E2E_CLEANUP=()
+}
+
+finish() {
+    local line
+    trap - EXIT INT TERM
+    if [ "$E2E_FINISHED" = 0 ]; then
+        E2E_FINISHED=1
+        e2e_run_cleanup
+        if declare -F after_cleanup >/dev/null; then
+            after_cleanup
+        fi
+    fi
+    line="$E2E_PASS passed, $E2E_FAIL failed"
+    [ "$E2E_SKIP" -gt 0 ] && line="$line, $E2E_SKIP skipped"
+    echo "$line"
+    [ "$E2E_FAIL" -eq 0 ]
+    exit
+}
+
+e2e_on_signal() {
+    echo "FAIL - interrupted: signal $1"
+    E2E_FAIL=$((E2E_FAIL + 1))
+    finish
+}
+
+trap 'finish' EXIT
+trap 'e2e_on_signal INT' INT
+trap 'e2e_on_signal TERM' TERM
+
+# require_runtime — RUNTIME must be an absolute path to an executable.
+require_runtime() {
+    case "${RUNTIME:-}" in
+        /*) ;;
+        *) echo "RUNTIME must be an absolute path (got '${RUNTIME:-}')" >&2; exit 2 ;;
+    esac
+    [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
+}
+
+# require_cmds CMD... — exits 2 (before any check) when a tool is missing.
+require_cmds() {
+    local c missing=""
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+    done
+    if [ -n "$missing" ]; then
+        echo "missing commands:$missing (hack/e2e/run-all.sh installs them)" >&2
+        trap - EXIT
+        exit 2
+    fi
+}
