@@ -22,19 +22,21 @@ fn create_killed_midway_is_fully_removable() {
     let delays_ms = [0u64, 1, 2, 3, 5, 8, 12, 20, 30, 50];
     for delay in delays_ms {
         let c = Ctx::new("kc", &["sleep", "100"]);
-        let mut child = c
-            .rt
-            .command(&["create", "--bundle", c.bundle.path_str(), &c.id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn create");
+        let mut child =
+            c.rt.command(&["create", "--bundle", c.bundle.path_str(), &c.id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn create");
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
         c.cmd(&["delete", "--force", &c.id]).ok();
         let leaks = leaks(&c.rt, &c.id, &c.cg);
-        assert!(leaks.is_empty(), "create killed after {delay} ms left: {leaks:?}");
+        assert!(
+            leaks.is_empty(),
+            "create killed after {delay} ms left: {leaks:?}"
+        );
         // The ID is usable again.
         c.create();
         c.cmd(&["delete", "--force", &c.id]).ok();
@@ -61,20 +63,29 @@ fn errors_reach_the_json_log() {
     let text = std::fs::read_to_string(&log).expect("log file written");
     let last_error = text
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["level"] == "error")
-        .last()
+        .find(|v| v["level"] == "error")
         .unwrap_or_else(|| panic!("no error line in the log:\n{text}"));
     let msg = last_error["msg"].as_str().unwrap_or_default();
     // runc says only "container does not exist"; runvz names the container.
     if !runtime_is_runc() {
-        assert!(msg.contains(&missing), "error line does not name the container: {last_error}");
+        assert!(
+            msg.contains(&missing),
+            "error line does not name the container: {last_error}"
+        );
     }
-    assert!(last_error["time"].as_str().is_some_and(|t| t.contains('T')), "no time: {last_error}");
+    assert!(
+        last_error["time"].as_str().is_some_and(|t| t.contains('T')),
+        "no time: {last_error}"
+    );
     for line in text.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(v["level"].is_string() && v["msg"].is_string(), "bad log line: {line}");
+        assert!(
+            v["level"].is_string() && v["msg"].is_string(),
+            "bad log line: {line}"
+        );
     }
 }
 
@@ -140,8 +151,14 @@ fn console_socket_receives_a_working_pty() {
     }
     let text = String::from_utf8_lossy(&output);
     assert!(text.contains("from-the-pty"), "pty output: {text:?}");
-    assert!(text.contains("/dev/"), "tty inside is not a terminal: {text:?}");
-    assert!(!text.contains("not a tty"), "tty inside is not a terminal: {text:?}");
+    assert!(
+        text.contains("/dev/"),
+        "tty inside is not a terminal: {text:?}"
+    );
+    assert!(
+        !text.contains("not a tty"),
+        "tty inside is not a terminal: {text:?}"
+    );
     c.rt.wait_status(&c.id, "stopped", Duration::from_secs(10));
     c.cmd(&["delete", &c.id]).ok();
     c.assert_no_leak();
@@ -155,7 +172,10 @@ fn foreground_run_relays_the_terminal() {
         skip("`script` (util-linux) is not installed");
         return;
     }
-    let mut c = Ctx::new("ft", &["sh", "-c", "test -t 0 && test -t 1 && echo term-ok; exit 7"]);
+    let mut c = Ctx::new(
+        "ft",
+        &["sh", "-c", "test -t 0 && test -t 1 && echo term-ok; exit 7"],
+    );
     c.bundle.terminal(true);
     c.bundle.save();
     let line = format!(
