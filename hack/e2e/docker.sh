@@ -36,11 +36,8 @@ CG_PARENT=rvz-e2e-docker-$$
 DOCKER_HOST=unix://$T/docker.sock
 DOCKER_CONFIG=$T/cli
 # Directories dockerd and its shims create outside their configured paths
-# (fixed by docker/containerd); removed at the end when this suite made them.
-pre_existing=""
-for d in /run/docker/plugins /run/docker /run/containerd/s /run/containerd; do
-    [ -e "$d" ] && pre_existing="$pre_existing $d"
-done
+# (fixed in docker and containerd); removed at the end when this suite made them.
+track_host_path /run/docker /run/containerd
 
 echo "# docker: RUNTIME=$RUNTIME, work dir $T, log $E2E_LOG"
 
@@ -65,9 +62,7 @@ cleanup_engine() {
     umount_under "$T"
     rm_cgroup_tree "$CG_PARENT"
     rm -rf "$T"
-    for d in /run/docker/plugins /run/docker /run/containerd/s /run/containerd; do
-        case " $pre_existing " in *" $d "*) ;; *) rmdir "$d" 2>/dev/null || true ;; esac
-    done
+    cleanup_host_paths
     return 0
 }
 on_exit cleanup_engine

@@ -35,7 +35,10 @@ if [ -s "$ARCHIVE" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
 fi
 
 work=$(mktemp -d "$cache/build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# skopeo keeps a blob-info cache in /var/lib/containers/cache (fixed for root):
+# remove it afterwards when it was not there before.
+if [ -e /var/lib/containers ]; then made_varlib=""; else made_varlib=/var/lib/containers; fi
+trap 'rm -rf "$work" $made_varlib' EXIT
 
 # 1. the root filesystem
 sh "$repo/hack/mkrootfs.sh" "$work/rootfs" >&2

@@ -240,6 +240,30 @@ cgroups_left() {
     return 0
 }
 
+# track_host_path PATH... — fixed host paths an engine creates outside its
+# configured directories (/run/netns, /var/lib/cni, …): those missing now are
+# removed (unmounted first) by cleanup_host_paths.
+E2E_HOST_PATHS=""
+track_host_path() {
+    local p
+    for p in "$@"; do
+        [ -e "$p" ] || E2E_HOST_PATHS="$E2E_HOST_PATHS $p"
+    done
+}
+cleanup_host_paths() {
+    local p
+    for p in $E2E_HOST_PATHS; do
+        [ -e "$p" ] || continue
+        umount_under "$p"
+        rm -rf "$p" 2>/dev/null || true
+    done
+}
+e2e_no_host_paths() {
+    local p left=""
+    for p in $E2E_HOST_PATHS; do [ -e "$p" ] && left="$left $p"; done
+    [ -z "$left" ] || { echo "left on the host:$left" >&2; return 1; }
+}
+
 # leftover_checks PREFIX — after cleanup: nothing named by the suite's work
 # directory $T is running or mounted, its cgroup parent $CG_PARENT is gone, and
 # $T is removed. (The checks read $T and $CG_PARENT from the environment, so
@@ -267,6 +291,7 @@ leftover_checks() {
     check "$1: cleanup left no mounts" e2e_no_mounts
     check "$1: cleanup left no cgroups" e2e_no_cgroups
     check "$1: cleanup left no files" e2e_no_files
+    [ -z "$E2E_HOST_PATHS" ] || check "$1: cleanup removed the host paths it created" e2e_no_host_paths
 }
 
 # --- cleanup and the closing line -------------------------------------------
