@@ -8,6 +8,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod internal_hook;
 mod kill;
 mod list;
 mod pause;
@@ -110,6 +111,9 @@ pub enum Command {
     Checkpoint(checkpoint::CheckpointArgs),
     /// restore a container from a previous checkpoint
     Restore(checkpoint::RestoreArgs),
+    /// hooks runvz adds to containers itself
+    #[command(hide = true)]
+    InternalHook(internal_hook::InternalHookArgs),
 }
 
 /// An error that must end runvz with a particular status, as runc's does
@@ -164,5 +168,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Features(args) => features::run(args).map(|_| 0),
         Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args).map(|_| 0),
+        Command::InternalHook(args) => internal_hook::run(args).map(|_| 0),
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{HookBuilder, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{
@@ -126,6 +126,7 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
     };
     linux.set_cgroups_path(Some(cgroup_path.clone()));
     spec.set_linux(Some(linux));
+    add_dev_fixups_hook(&mut spec, &rootfs)?;
 
     let meta = Meta {
         bundle: bundle.to_path_buf(),
@@ -135,6 +136,32 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
         init_start_time: None,
     };
     Ok((spec, meta))
+}
+
+/// libcontainer links `/dev/kcore` where runc (and every runtime before it) links
+/// `/dev/core` to /proc/kcore; where the host has /proc/kcore, a createContainer
+/// hook of runvz's own puts it right before pivot_root.
+fn add_dev_fixups_hook(spec: &mut Spec, rootfs: &Path) -> Result<()> {
+    if !Path::new("/proc/kcore").exists() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
+    let hook = HookBuilder::default()
+        .path(exe)
+        .args(vec![
+            "runvz".to_string(),
+            "internal-hook".to_string(),
+            "dev-fixups".to_string(),
+            rootfs.display().to_string(),
+        ])
+        .build()?;
+    let mut hooks = spec.hooks().clone().unwrap_or_default();
+    let mut create_container = hooks.create_container().clone().unwrap_or_default();
+    // First, so the user's own hooks already see runc's layout.
+    create_container.insert(0, hook);
+    hooks.set_create_container(Some(create_container));
+    spec.set_hooks(Some(hooks));
+    Ok(())
 }
 
 /// runc's default is a path relative to its own cgroup; libcontainer's has colons

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# run-tests.sh — run runvz's integration tests on a pure cgroup v2 kernel.
+#
+# Boots Debian's kernel (linux-image-amd64, unpacked with dpkg -x) under
+# qemu-system-x86_64 with TCG, from an initramfs holding busybox, the runvz
+# binary, the compiled integration-test executables (with the shared libraries
+# ldd lists), the test rootfs and an init (vm-init.sh) that mounts cgroup2 with
+# every controller enabled, runs the tests and powers off. The serial console
+# comes back here; this script shows it, and fails when a test failed or the VM
+# did not finish in time.
+#
+# Usage: hack/vm/run-tests.sh [TEST-NAME ...]   (default: the v2 set below)
+# Env:   RUNVZ (default target/release/runvz), VM_TIMEOUT (seconds, default 1500),
+#        VM_MEM (MiB, default 3072), VM_CACHE (default target/vm)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+WS=$(cd "$HERE/../.." && pwd)
+RUNVZ=$(realpath "${RUNVZ:-$WS/target/release/runvz}")
+CACHE=${VM_CACHE:-$WS/target/vm}
+TIMEOUT=${VM_TIMEOUT:-1500}
+MEM=${VM_MEM:-3072}
+# The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
+DEFAULT_TESTS="lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
+TESTS=${*:-$DEFAULT_TESTS}
+
+need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
+need qemu-system-x86_64; need cpio; need dpkg; need ldd
+
+mkdir -p "$CACHE"
+
+# 1. The kernel: the package linux-image-amd64 depends on, unpacked once.
+kernel_dir="$CACHE/kernel"
+if ! ls "$kernel_dir"/boot/vmlinuz-* >/dev/null 2>&1; then
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    [ -n "$pkg" ] || { echo "run-tests.sh: cannot find the kernel package (apt-get update?)" >&2; exit 1; }
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1) || { echo "run-tests.sh: apt-get download $pkg failed" >&2; rm -rf "$tmp"; exit 1; }
+    rm -rf "$kernel_dir.tmp" && dpkg -x "$tmp"/*.deb "$kernel_dir.tmp" && rm -rf "$tmp"
+    rm -rf "$kernel_dir" && mv "$kernel_dir.tmp" "$kernel_dir"
+fi
+vmlinuz=$(ls "$kernel_dir"/boot/vmlinuz-* | head -n1)
+
+# 2. The test executables, as cargo built them (no rebuild when up to date).
+mapfile -t exes < <(cd "$WS" && cargo test --locked -p runtime-tests --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"] + " " + m["executable"])
+')
+[ ${#exes[@]} -gt 0 ] || { echo "run-tests.sh: no test executables (cargo test --no-run failed?)" >&2; exit 1; }
+
+# 3. The initramfs tree.
+stage=$(mktemp -d /tmp/runvz-vm.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,run,etc,root,usr/bin,usr/sbin,lib64,tests}
+cp /usr/bin/busybox "$stage/bin/busybox"
+for a in $("$stage/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$stage/bin/$a"; done
+mkdir -p "$stage/usr/bin" && cp /usr/bin/busybox "$stage/usr/bin/busybox"   # mkrootfs.sh's default
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$stage/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$stage/etc/group"
+
+# copy_with_libs SRC DEST: a binary and the shared libraries it needs.
+copy_with_libs() {
+    mkdir -p "$stage$(dirname "$2")"
+    cp -L "$1" "$stage$2"
+    ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+        [ -e "$stage$lib" ] || { mkdir -p "$stage$(dirname "$lib")"; cp -L "$lib" "$stage$lib"; }
+    done
+}
+copy_with_libs "$RUNVZ" /usr/local/bin/runvz
+# runc, when installed, lets the differential tests compare the two on v2 too.
+if [ -x /usr/sbin/runc ]; then copy_with_libs /usr/sbin/runc /usr/sbin/runc; fi
+# The tests find the workspace by the path they were built in.
+mkdir -p "$stage$WS/hack" "$stage$WS/target"
+cp "$WS/hack/mkrootfs.sh" "$stage$WS/hack/"
+if [ -d "$WS/target/test-rootfs" ]; then cp -a "$WS/target/test-rootfs" "$stage$WS/target/"; fi
+
+selected=""
+for entry in "${exes[@]}"; do
+    name=${entry%% *}; exe=${entry#* }
+    case " $TESTS " in *" $name "*) ;; *) continue ;; esac
+    copy_with_libs "$exe" "/tests/$name"
+    strip --strip-debug "$stage/tests/$name" 2>/dev/null || true
+    selected="$selected $name"
+done
+[ -n "$selected" ] || { echo "run-tests.sh: none of the tests [$TESTS] was built" >&2; exit 1; }
+echo "$selected" > "$stage/tests/LIST"
+cp "$HERE/vm-init.sh" "$stage/init" && chmod +x "$stage/init"
+
+initrd="$CACHE/initramfs.cpio"
+(cd "$stage" && find . | cpio -o -H newc --quiet > "$initrd")
+echo "vm: kernel $(basename "$vmlinuz"), initramfs $(du -h "$initrd" | cut -f1), tests:$selected"
+
+# 4. Boot. The init prints one line per test and a closing VM-SUMMARY line.
+log="$CACHE/console.log"
+start=$(date +%s)
+set +e
+timeout --foreground "$TIMEOUT" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" \
+    -kernel "$vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.unified_cgroup_hierarchy=1" \
+    -nographic -no-reboot -nic none 2>&1 | tr -d '\r' | tee "$log"
+qemu_status=${PIPESTATUS[0]}
+set -e
+took=$(( $(date +%s) - start ))
+echo "vm: finished in ${took}s (qemu exit $qemu_status)"
+
+summary=$(grep -a '^VM-SUMMARY:' "$log" | tail -n1 || true)
+if [ -z "$summary" ]; then
+    [ "$qemu_status" = 124 ] && echo "vm: FAILED: no result within ${TIMEOUT}s" || echo "vm: FAILED: the VM stopped without a result"
+    exit 1
+fi
+# The closing line in the form test runners are read by.
+echo "cgroup v2: ${summary#VM-SUMMARY: }"
+case "$summary" in *" 0 failed"*) exit 0 ;; *) exit 1 ;; esac

@@ -1,0 +1,48 @@
+#!/bin/sh
+# init of the cgroup v2 test VM (see run-tests.sh). pivot_root cannot leave an
+# initramfs, so the first pass copies everything into a tmpfs and switch_roots
+# there; the second pass sets up a cgroup v2 host and runs the tests.
+export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+if [ ! -e /.in-tmpfs ]; then
+    mount -t proc proc /proc
+    mkdir -p /newroot
+    mount -t tmpfs -o size=90% tmpfs /newroot
+    for d in /*; do
+        case "$d" in /proc|/sys|/dev|/newroot) mkdir -p "/newroot$d" ;; *) cp -a "$d" /newroot/ ;; esac
+    done
+    touch /newroot/.in-tmpfs
+    umount /proc
+    exec switch_root /newroot /init
+fi
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# Every controller, for the containers' cgroups below the root.
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
+    echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "vm: cannot enable $c"
+done
+hostname runvz-vm
+echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+
+passed=0; failed=0
+for t in $(cat /tests/LIST); do
+    echo "vm: === $t"
+    out=/tmp/$t.out
+    RUNTIME=/usr/local/bin/runvz RUNVZ_TEST_LIGHT=1 RUST_BACKTRACE=1 /tests/$t --test-threads=2 > "$out" 2>&1
+    cat "$out"
+    res=$(grep -a '^test result:' "$out" | tail -n1)
+    p=$(echo "$res" | sed -n 's/.* \([0-9]*\) passed.*/\1/p'); f=$(echo "$res" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    if [ -z "$res" ]; then f=1; p=0; echo "vm: $t did not finish"; fi
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+echo "VM-SUMMARY: $passed passed, $failed failed"
+sync
+poweroff -f
