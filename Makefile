@@ -6,9 +6,10 @@ CARGO   ?= cargo
 PREFIX  ?= /usr/local
 RUNVZ   := target/release/runvz
 # Packages the build, the demo and the tests need (Debian names).
-PACKAGES := busybox-static libseccomp-dev pkg-config runc hyperfine procps util-linux
+PACKAGES := busybox-static libseccomp-dev pkg-config runc hyperfine procps util-linux \
+            qemu-system-x86 cpio
 
-.PHONY: all build deps demo test test-unit test-integration lint install bench clean
+.PHONY: all build deps demo test test-v2 lint install bench clean
 
 all: build
 
@@ -33,16 +34,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# Unit tests of the runtime, then the integration suites against the release
-# binary (real namespaces, cgroups and bundles; run as root).
-# nextest gives every test a time limit (.config/nextest.toml); plain cargo test
-# is the fallback where nextest is missing.
+# Unit + integration tests on this host (cgroup v1 here) under nextest (every test
+# has a time limit, .config/nextest.toml), then the integration tests again in a
+# cgroup v2 VM; one closing count for both.
 test: build lint
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  RUNTIME=$(CURDIR)/$(RUNVZ) $(CARGO) nextest run --locked --workspace --no-fail-fast --profile ci; \
-	else \
-	  RUNTIME=$(CURDIR)/$(RUNVZ) $(CARGO) test --locked --workspace --no-fail-fast -- --test-threads=2; \
-	fi
+	@bash hack/test.sh
+
+# Only the cgroup v2 VM run (boots Debian's kernel under qemu).
+test-v2: build
+	$(CARGO) build --locked -p runtime-tests --tests
+	@bash hack/vm/run-tests.sh
 
 install: build
 	install -D -m 0755 $(RUNVZ) $(DESTDIR)$(PREFIX)/bin/runvz
