@@ -69,3 +69,23 @@ pub fn kill_all_and_wait(manager: &AnyCgroupManager, timeout: Duration) -> Resul
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The memory limit in force for a cgroup path (-1 when unlimited or unreadable),
+/// read from the v2 `memory.max` or the v1 `memory.limit_in_bytes`.
+pub fn memory_limit(cgroup_path: &Path) -> i64 {
+    let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+    let root = Path::new(libcgroups::common::DEFAULT_CGROUP_ROOT);
+    let (file, unlimited_from) = if root.join("cgroup.controllers").exists() {
+        (root.join(rel).join("memory.max"), i64::MAX)
+    } else {
+        // v1 shows "unlimited" as LONG_MAX rounded down to a page.
+        (
+            root.join("memory").join(rel).join("memory.limit_in_bytes"),
+            i64::MAX - 4096,
+        )
+    };
+    match std::fs::read_to_string(file).map(|s| s.trim().parse::<i64>()) {
+        Ok(Ok(limit)) if limit < unlimited_from => limit,
+        _ => -1,
+    }
+}

@@ -2,6 +2,7 @@
 //! beancounters. `main` only parses the command line, sets up logging and hands
 //! off to `cli`; everything a command does lives in its own module.
 
+mod beancounter;
 mod cgroups;
 mod cli;
 mod console;

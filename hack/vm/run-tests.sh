@@ -21,7 +21,7 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
+DEFAULT_TESTS="beancounters cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
@@ -42,7 +42,8 @@ fi
 vmlinuz=$(ls "$kernel_dir"/boot/vmlinuz-* | head -n1)
 
 # 2. The test executables, as cargo built them (no rebuild when up to date).
-mapfile -t exes < <(cd "$WS" && cargo test --locked -p runtime-tests --no-run --message-format=json 2>/dev/null |
+build_log="$CACHE/build.log"
+mapfile -t exes < <(cd "$WS" && cargo test --locked -p runtime-tests --no-run --message-format=json 2>"$build_log" |
     python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -51,7 +52,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["target"]["name"] + " " + m["executable"])
 ')
-[ ${#exes[@]} -gt 0 ] || { echo "run-tests.sh: no test executables (cargo test --no-run failed?)" >&2; exit 1; }
+[ ${#exes[@]} -gt 0 ] || { echo "run-tests.sh: no test executables; cargo said:" >&2; tail -n 30 "$build_log" >&2; exit 1; }
 
 # 3. The initramfs tree.
 stage=$(mktemp -d /tmp/runvz-vm.XXXXXX)

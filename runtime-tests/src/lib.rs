@@ -9,6 +9,17 @@
 //!
 //! The suite is written to pass against runc (`RUNTIME=/usr/sbin/runc`): runvz
 //! must behave as runc does.
+//!
+//! The same sources run on a cgroup v1 (hybrid) host and on a pure cgroup v2
+//! host (a VM): tests read cgroup files through [`Cgroup`] and state what they
+//! expect as a [`Setting`], which knows the files and values of each
+//! [`CgroupVersion`]. What a minimal VM may lack (runc, util-linux `script`,
+//! python3, procps `ps`) is detected ([`runc_available`], [`tool_available`],
+//! [`ps_table_usable`]) and the test says `skipped: <why>`; [`light_mode`]
+//! (`RUNVZ_TEST_LIGHT=1`) scales the heavy tests down for an emulated VM.
+
+mod cgroup;
+pub use cgroup::*;
 
 use serde_json::{Value, json};
 use std::ffi::OsStr;
@@ -27,11 +38,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Default time limit for one runtime command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The parent cgroup (relative to each v1 hierarchy) that tests put their
-/// containers under: `cgroupsPath` = `/runvz-test/<id>`.
+/// The parent cgroup (relative to each v1 hierarchy, or to the v2 root) that
+/// tests put their containers under: `cgroupsPath` = `/runvz-test/<id>`.
 pub const CGROUP_PARENT: &str = "/runvz-test";
 
-/// Root of the cgroup v1 hierarchies on this host.
+/// Where cgroups are mounted: the v1 hierarchies' parent, or the cgroup2 root.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 // ---------------------------------------------------------------------------
@@ -57,6 +68,98 @@ pub fn runtime_bin() -> PathBuf {
 /// The reference runtime.
 pub fn runc_bin() -> PathBuf {
     PathBuf::from("/usr/sbin/runc")
+}
+
+/// True when the reference runc exists and answers `--version` (a minimal VM
+/// may not ship it). Checked once per test process.
+pub fn runc_available() -> bool {
+    runc_unavailable_reason().is_none()
+}
+
+/// Why runc cannot be used as the reference, or None when it can.
+pub fn runc_unavailable_reason() -> Option<&'static str> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| {
+        let bin = runc_bin();
+        if !bin.exists() {
+            return Some(format!(
+                "the reference runc ({}) is not installed",
+                bin.display()
+            ));
+        }
+        match try_run_command(
+            Command::new(&bin).arg("--version"),
+            None,
+            Duration::from_secs(10),
+        ) {
+            Ok(out) if out.success() && out.stdout.starts_with("runc ") => None,
+            Ok(out) => Some(format!(
+                "the reference runc ({}) does not answer --version:\n{out}",
+                bin.display()
+            )),
+            Err(e) => Some(format!("cannot run {}: {e}", bin.display())),
+        }
+    })
+    .as_deref()
+}
+
+/// True when `program args…` runs, exits 0 and prints `needle` (on stdout or
+/// stderr) within 10 s: e.g. `tool_available("script", &["--version"],
+/// "util-linux")`. Not cached.
+pub fn tool_available(program: &str, args: &[&str], needle: &str) -> bool {
+    match try_run_command(
+        Command::new(program).args(args),
+        None,
+        Duration::from_secs(10),
+    ) {
+        Ok(out) => out.success() && (out.stdout.contains(needle) || out.stderr.contains(needle)),
+        Err(_) => false,
+    }
+}
+
+/// util-linux `script` (busybox has no compatible applet).
+pub fn script_available() -> bool {
+    tool_available("script", &["--version"], "util-linux")
+}
+
+/// A working `python3`.
+pub fn python3_available() -> bool {
+    tool_available("python3", &["--version"], "Python 3")
+}
+
+/// True when `ps --version` says procps (GNU/Linux `ps`; busybox's differs).
+pub fn ps_is_procps() -> bool {
+    tool_available("ps", &["--version"], "procps")
+}
+
+/// Whether the host `ps` can back the runtime's `ps` table (the runtime runs
+/// `ps -ef` and keeps the header and the rows whose PID column is the
+/// container's): Ok with a description of the `ps` found, or Err with why not.
+/// procps and busybox both qualify (busybox ignores `-ef` and prints
+/// `PID USER COMMAND`).
+pub fn ps_table_usable() -> Result<String, String> {
+    let out = try_run_command(Command::new("ps").arg("-ef"), None, Duration::from_secs(10))
+        .map_err(|e| format!("cannot run the host's ps: {e}"))?;
+    if !out.success() {
+        return Err(format!("the host's `ps -ef` fails:\n{out}"));
+    }
+    let header = out.stdout.lines().next().unwrap_or("");
+    if !header.split_whitespace().any(|h| h == "PID") {
+        return Err(format!(
+            "the host's `ps -ef` prints no PID column: {header:?}"
+        ));
+    }
+    Ok(if ps_is_procps() {
+        "procps ps".to_string()
+    } else {
+        format!("non-procps ps (header {header:?})")
+    })
+}
+
+/// True when `RUNVZ_TEST_LIGHT=1`: heavy tests (stress) scale down, for the
+/// emulated (TCG, about 10x slower) cgroup v2 VM.
+pub fn light_mode() -> bool {
+    std::env::var("RUNVZ_TEST_LIGHT").is_ok_and(|v| v == "1")
 }
 
 /// True when the runtime under test *is* the reference runc binary (same file),
@@ -925,120 +1028,6 @@ impl Drop for ContainerGuard {
     }
 }
 
-/// True on a cgroup v1 (or hybrid) host like this one: the tests that read v1
-/// files skip elsewhere.
-pub fn cgroup_v1() -> bool {
-    Path::new(CGROUP_ROOT)
-        .join("memory/memory.limit_in_bytes")
-        .exists()
-}
-
-/// Returns true (after printing the skip line) when the host is not cgroup v1.
-pub fn skip_unless_cgroup_v1() -> bool {
-    if cgroup_v1() {
-        return false;
-    }
-    skip("needs cgroup v1 hierarchies under /sys/fs/cgroup");
-    true
-}
-
-/// Every v1 (and the hybrid unified) hierarchy directory under /sys/fs/cgroup;
-/// on a pure cgroup v2 host, /sys/fs/cgroup itself.
-pub fn cgroup_hierarchies() -> Vec<PathBuf> {
-    if Path::new(CGROUP_ROOT).join("cgroup.controllers").exists() {
-        return vec![PathBuf::from(CGROUP_ROOT)];
-    }
-    let mut v = Vec::new();
-    if let Ok(rd) = fs::read_dir(CGROUP_ROOT) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() && p.join("cgroup.procs").exists() {
-                v.push(p);
-            }
-        }
-    }
-    v.sort();
-    v
-}
-
-/// `/sys/fs/cgroup/<controller>/<cgroups_path>/<file>`.
-pub fn cgroup_file(controller: &str, cgroups_path: &str, file: &str) -> PathBuf {
-    Path::new(CGROUP_ROOT)
-        .join(controller)
-        .join(cgroups_path.trim_start_matches('/'))
-        .join(file)
-}
-
-/// Read (trimmed) a cgroup v1 file of a container, or None when missing.
-pub fn read_cgroup(controller: &str, cgroups_path: &str, file: &str) -> Option<String> {
-    fs::read_to_string(cgroup_file(controller, cgroups_path, file))
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-/// Hierarchy directories in which `cgroups_path` exists.
-pub fn cgroup_dirs_present(cgroups_path: &str) -> Vec<PathBuf> {
-    cgroup_hierarchies()
-        .into_iter()
-        .map(|h| h.join(cgroups_path.trim_start_matches('/')))
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
-/// SIGKILL every process in `cgroups_path` (any hierarchy, any sub-cgroup).
-pub fn kill_cgroup(cgroups_path: &str) {
-    for dir in cgroup_dirs_present(cgroups_path) {
-        // Thaw first, or frozen processes never die.
-        let fz = dir.join("freezer.state");
-        if fz.exists() {
-            let _ = fs::write(&fz, "THAWED");
-        }
-        for pid in pids_in_cgroup_tree(&dir) {
-            // SAFETY: kill(2).
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-fn pids_in_cgroup_tree(dir: &Path) -> Vec<i32> {
-    let mut v = Vec::new();
-    if let Ok(s) = fs::read_to_string(dir.join("cgroup.procs")) {
-        v.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                v.extend(pids_in_cgroup_tree(&e.path()));
-            }
-        }
-    }
-    v
-}
-
-/// rmdir `cgroups_path` (depth first) in every hierarchy, retrying briefly
-/// while dying processes leave.
-pub fn remove_cgroup(cgroups_path: &str) {
-    fn rm_tree(dir: &Path) -> bool {
-        if let Ok(rd) = fs::read_dir(dir) {
-            for e in rd.flatten() {
-                if e.path().is_dir() {
-                    rm_tree(&e.path());
-                }
-            }
-        }
-        fs::remove_dir(dir).is_ok() || !dir.exists()
-    }
-    wait_until(Duration::from_secs(5), || {
-        let mut all = true;
-        for dir in cgroup_dirs_present(cgroups_path) {
-            all &= rm_tree(&dir);
-        }
-        all
-    });
-}
-
 /// Host processes (not zombies) whose cmdline mentions `needle` or which sit in
 /// `cgroups_path` (or below it). Returns "pid: cmdline" strings.
 pub fn processes_matching(needle: Option<&str>, cgroups_path: Option<&str>) -> Vec<String> {
@@ -1313,9 +1302,9 @@ impl Ctx {
         self.rt.wait_status(&self.id, want, Duration::from_secs(10))
     }
 
-    /// `/sys/fs/cgroup/<controller>/<cg>/<file>`, trimmed.
-    pub fn cgroup(&self, controller: &str, file: &str) -> Option<String> {
-        read_cgroup(controller, &self.cg, file)
+    /// The container's cgroup, on this host's cgroup version.
+    pub fn cgroup(&self) -> Cgroup {
+        Cgroup::new(&self.cg)
     }
 
     #[track_caller]
@@ -1326,8 +1315,13 @@ impl Ctx {
 
 /// Run the same bundle under runc and under the runtime under test, in the
 /// foreground, and return (runc's output, the runtime's output). Returns None
-/// (after printing the skip line) when the runtime under test is runc itself.
+/// (after printing the skip line) when the runtime under test is runc itself
+/// or runc is not available.
 pub fn run_both(prefix: &str, setup: impl Fn(&mut Bundle)) -> Option<(Output, Output)> {
+    if let Some(why) = runc_unavailable_reason() {
+        skip(&format!("differential test: {why}"));
+        return None;
+    }
     if runtime_is_runc() {
         skip("differential test: the runtime under test is runc itself");
         return None;

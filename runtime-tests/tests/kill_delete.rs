@@ -1,4 +1,6 @@
-//! `kill --all` and `delete` (with and without --force) in every state.
+//! `kill --all` and `delete` (with and without --force) in every state. The
+//! container's processes are found through its cgroup (v1 `cgroup.procs` of
+//! each hierarchy, v2 the one `cgroup.procs`).
 
 use runtime_tests::*;
 use std::fs;
@@ -24,8 +26,11 @@ fn kill_all_kills_every_process() {
         .ok();
         pids.push(fs::read_to_string(&pf).unwrap().trim().parse().unwrap());
     }
+    let cg = c.cgroup();
     for p in &pids {
         assert!(process_alive(*p));
+        // What `kill --all` walks: the container's cgroup.
+        cg.assert_holds_pid(*p);
     }
     c.cmd(&["kill", "--all", &c.id, "KILL"]).ok();
     // Reaping of exec'd processes can be slow on this host (their parent is
@@ -35,6 +40,16 @@ fn kill_all_kills_every_process() {
         assert!(
             wait_until(Duration::from_secs(5), || !process_alive(*p)),
             "pid {p} survived kill --all"
+        );
+    }
+    // The cgroup is empty (it stays until delete).
+    for f in cg.procs_files() {
+        assert!(
+            wait_until(Duration::from_secs(5), || Cgroup::procs_in(&f).is_empty()),
+            "{} ({}) still lists {:?} after kill --all",
+            f.display(),
+            cg.version(),
+            Cgroup::procs_in(&f)
         );
     }
     c.cmd(&["delete", &c.id]).ok();
@@ -106,6 +121,9 @@ fn delete_force_paused() {
     c.run_detached();
     let pid = c.pid();
     c.cmd(&["pause", &c.id]).ok();
+    // v1 freezer.state FROZEN; v2 cgroup.freeze 1, "frozen 1": delete --force
+    // must thaw (or kill through cgroup.kill) to get rid of it.
+    c.cgroup().assert(&Setting::Frozen(true));
     c.cmd(&["delete", "--force", &c.id]).ok();
     c.assert_no_leak();
     assert!(!process_alive(pid));

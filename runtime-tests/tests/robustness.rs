@@ -168,8 +168,10 @@ fn console_socket_receives_a_working_pty() {
 /// container's terminal to the caller's (here a pty made by `script`).
 #[test]
 fn foreground_run_relays_the_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
-        skip("`script` (util-linux) is not installed");
+    if !script_available() {
+        skip(
+            "`script` (util-linux) is not installed (`script --version` fails or is not util-linux's)",
+        );
         return;
     }
     let mut c = Ctx::new(

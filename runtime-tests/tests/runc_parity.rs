@@ -158,12 +158,20 @@ fn exit_codes_through_the_lifecycle() {
         ps.code == 0 && ps.stdout.trim() == "null",
         format!("runc exits 0 and prints `null`\n{ps}"),
     );
-    let ps = c.cmd(&["ps", id]);
-    k.check(
-        "ps of a stopped container",
-        ps.code == 0 && ps.stdout.lines().count() == 1 && ps.stdout.contains("PID"),
-        format!("runc exits 0 and prints only the header\n{ps}"),
-    );
+    // The table comes from the host's `ps -ef`.
+    match ps_table_usable() {
+        Ok(_) => {
+            let ps = c.cmd(&["ps", id]);
+            k.check(
+                "ps of a stopped container",
+                ps.code == 0 && ps.stdout.lines().count() == 1 && ps.stdout.contains("PID"),
+                format!("runc exits 0 and prints only the header\n{ps}"),
+            );
+        }
+        Err(why) => skip(&format!(
+            "the `ps` table check of a stopped container: {why}"
+        )),
+    }
     k.code("delete of a stopped container", c.cmd(&["delete", id]), 0);
 
     // Empty root.

@@ -1,5 +1,10 @@
-//! `update` and `linux.resources` → the cgroup v1 files.
+//! `update` and `linux.resources` → the cgroup files: on cgroup v1 the
+//! per-controller files (memory.limit_in_bytes, cpu.shares, …), on cgroup v2
+//! the unified ones (memory.max, cpu.weight, cpu.max, …). Each assertion names
+//! a logical [`Setting`]; `Cgroup::assert` checks the exact value each version
+//! must hold.
 
+use runtime_tests::Setting::*;
 use runtime_tests::*;
 use serde_json::json;
 use std::fs;
@@ -10,44 +15,93 @@ fn running(prefix: &str) -> Ctx {
     c
 }
 
-#[track_caller]
-fn cg(c: &Ctx, ctrl: &str, file: &str) -> String {
-    c.cgroup(ctrl, file)
-        .unwrap_or_else(|| panic!("cannot read {ctrl}/{}/{file}", c.cg))
-}
+const MIB: u64 = 1024 * 1024;
 
 #[test]
 fn update_memory() {
-    if skip_unless_cgroup_v1() {
+    let c = running("um");
+    let cg = c.cgroup();
+    // No limit in the spec: v1 shows LONG_MAX (page-aligned), v2 "max".
+    cg.assert(&MemoryLimit(None));
+    c.cmd(&["update", "--memory", "100M", &c.id]).ok();
+    // v1 memory.limit_in_bytes / v2 memory.max = 104857600
+    cg.assert(&MemoryLimit(Some(100 * MIB)));
+    c.cmd(&["update", "--memory", "209715200", &c.id]).ok();
+    cg.assert(&MemoryLimit(Some(209715200)));
+    // -1 lifts the limit again.
+    c.cmd(&["update", "--memory", "-1", &c.id]).ok();
+    cg.assert(&MemoryLimit(None));
+}
+
+#[test]
+fn update_memory_swap_and_reservation() {
+    let c = running("uw");
+    let cg = c.cgroup();
+    let swap_file = match cg.version() {
+        CgroupVersion::V1 => cg.file("memory", "memory.memsw.limit_in_bytes"),
+        CgroupVersion::V2 => cg.file("memory", "memory.swap.max"),
+    };
+    if !swap_file.exists() {
+        skip(&format!(
+            "no {} on this kernel (swap accounting disabled)",
+            swap_file.display()
+        ));
         return;
     }
-    let c = running("um");
-    c.cmd(&["update", "--memory", "100M", &c.id]).ok();
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "104857600");
-    c.cmd(&["update", "--memory", "209715200", &c.id]).ok();
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "209715200");
+    c.cmd(&[
+        "update",
+        "--memory",
+        "100M",
+        "--memory-swap",
+        "200M",
+        "--memory-reservation",
+        "50M",
+        &c.id,
+    ])
+    .ok();
+    // v1: memory.memsw.limit_in_bytes = 200M (memory + swap);
+    // v2: memory.swap.max = 200M - 100M (swap alone).
+    // v1 memory.soft_limit_in_bytes / v2 memory.low = 50M.
+    cg.assert_all(&[
+        MemoryLimit(Some(100 * MIB)),
+        MemorySwap {
+            memory: 100 * MIB,
+            swap: Some(200 * MIB),
+        },
+        MemoryReservation(50 * MIB),
+    ]);
+    // -1: unlimited swap; the memory limit stays.
+    c.cmd(&["update", "--memory-swap", "-1", &c.id]).ok();
+    cg.assert_all(&[
+        MemoryLimit(Some(100 * MIB)),
+        MemorySwap {
+            memory: 100 * MIB,
+            swap: None,
+        },
+    ]);
 }
 
 #[test]
 fn update_pids_limit() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let c = running("up");
-    assert_eq!(cg(&c, "pids", "pids.max"), "max");
+    let cg = c.cgroup();
+    cg.assert(&PidsLimit(None));
     c.cmd(&["update", "--pids-limit", "50", &c.id]).ok();
-    assert_eq!(cg(&c, "pids", "pids.max"), "50");
-    // -1 means unlimited.
+    cg.assert(&PidsLimit(Some(50)));
+    // -1 means unlimited: "max" on both versions.
     c.cmd(&["update", "--pids-limit", "-1", &c.id]).ok();
-    assert_eq!(cg(&c, "pids", "pids.max"), "max");
+    cg.assert(&PidsLimit(None));
 }
 
 #[test]
 fn update_cpu_quota_and_period() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let c = running("uq");
+    let cg = c.cgroup();
+    // Nothing set: no quota, the kernel's 100 ms period.
+    cg.assert(&CpuMax {
+        quota: None,
+        period: 100000,
+    });
     c.cmd(&[
         "update",
         "--cpu-quota",
@@ -57,26 +111,44 @@ fn update_cpu_quota_and_period() {
         &c.id,
     ])
     .ok();
-    assert_eq!(cg(&c, "cpu", "cpu.cfs_period_us"), "200000");
-    assert_eq!(cg(&c, "cpu", "cpu.cfs_quota_us"), "50000");
+    // v1 cpu.cfs_quota_us = 50000, cpu.cfs_period_us = 200000;
+    // v2 cpu.max = "50000 200000".
+    cg.assert(&CpuMax {
+        quota: Some(50000),
+        period: 200000,
+    });
+    c.cmd(&[
+        "update",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        &c.id,
+    ])
+    .ok();
+    cg.assert(&CpuMax {
+        quota: Some(50000),
+        period: 100000,
+    });
 }
 
 #[test]
 fn update_cpu_share() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let c = running("us");
-    assert_eq!(cg(&c, "cpu", "cpu.shares"), "1024");
+    let cg = c.cgroup();
+    // Never set: the kernel default (v1 shares 1024, v2 weight 100).
+    cg.assert(&CpuShares(None));
     c.cmd(&["update", "--cpu-share", "512", &c.id]).ok();
-    assert_eq!(cg(&c, "cpu", "cpu.shares"), "512");
+    // v1 cpu.shares = 512; v2 cpu.weight = 59 (runc 1.1.5: 20).
+    assert_eq!(
+        runc_shares_to_weight(512),
+        if runtime_is_runc() { 20 } else { 59 }
+    );
+    cg.assert(&CpuShares(Some(512)));
 }
 
 #[test]
 fn update_resources_from_file() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let c = running("uf");
     let f = c.bundle.path().join("resources.json");
     fs::write(
@@ -91,49 +163,44 @@ fn update_resources_from_file() {
     .unwrap();
     c.cmd(&["update", "--resources", f.to_str().unwrap(), &c.id])
         .ok();
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "209715200");
-    assert_eq!(cg(&c, "pids", "pids.max"), "77");
-    assert_eq!(cg(&c, "cpu", "cpu.shares"), "256");
-    assert_eq!(cg(&c, "cpu", "cpu.cfs_quota_us"), "20000");
-    assert_eq!(cg(&c, "cpu", "cpu.cfs_period_us"), "100000");
+    c.cgroup().assert_all(&[
+        MemoryLimit(Some(209715200)),
+        PidsLimit(Some(77)),
+        CpuShares(Some(256)),
+        CpuMax {
+            quota: Some(20000),
+            period: 100000,
+        },
+    ]);
 }
 
 #[test]
 fn update_resources_from_stdin() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     // What the containerd shim does: `update --resources - ID`.
     let c = running("ui");
     c.cmd(&["update", "--cpu-share", "300", &c.id]).ok();
     let input = json!({"memory": {"limit": 314572800}, "pids": {"limit": 88}}).to_string();
     c.rt.cmd_stdin(&["update", "--resources", "-", &c.id], input.as_bytes())
         .ok();
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "314572800");
-    assert_eq!(cg(&c, "pids", "pids.max"), "88");
+    let cg = c.cgroup();
+    cg.assert_all(&[MemoryLimit(Some(314572800)), PidsLimit(Some(88))]);
     // Fields absent from the JSON are left alone.
-    assert_eq!(cg(&c, "cpu", "cpu.shares"), "300");
+    cg.assert(&CpuShares(Some(300)));
 }
 
 #[test]
 fn update_rejects_bad_input() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let c = running("ub");
     c.cmd(&["update", "--memory", "100M", &c.id]).ok();
     c.cmd(&["update", "--memory", "bogus", &c.id]).failed();
     c.rt.cmd_stdin(&["update", "--resources", "-", &c.id], b"{bad")
         .failed();
     // Nothing changed.
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "104857600");
+    c.cgroup().assert(&MemoryLimit(Some(100 * MIB)));
 }
 
 #[test]
 fn create_applies_linux_resources() {
-    if skip_unless_cgroup_v1() {
-        return;
-    }
     let mut c = Ctx::new("ur", &["sleep", "100"]);
     c.bundle.resources(json!({
         "devices": [{"allow": false, "access": "rwm"}],
@@ -142,10 +209,16 @@ fn create_applies_linux_resources() {
         "cpu": {"shares": 700, "quota": 30000, "period": 100000}
     }));
     c.create();
-    assert_eq!(cg(&c, "memory", "memory.limit_in_bytes"), "134217728");
-    assert_eq!(cg(&c, "pids", "pids.max"), "42");
-    assert_eq!(cg(&c, "cpu", "cpu.shares"), "700");
-    assert_eq!(cg(&c, "cpu", "cpu.cfs_quota_us"), "30000");
+    let cg = c.cgroup();
+    cg.assert_all(&[
+        MemoryLimit(Some(134217728)),
+        PidsLimit(Some(42)),
+        CpuShares(Some(700)),
+        CpuMax {
+            quota: Some(30000),
+            period: 100000,
+        },
+    ]);
     // The pids limit is enforced: 42 processes at most.
     c.cmd(&["start", &c.id]).ok();
     let o = c.cmd(&[
@@ -155,7 +228,7 @@ fn create_applies_linux_resources() {
         "-c",
         "i=0; while [ $i -lt 60 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; echo started",
     ]);
-    let current: u32 = cg(&c, "pids", "pids.current").parse().unwrap();
+    let current = cg.pids_current();
     assert!(
         current <= 42,
         "pids.current {current} above the limit 42 ({o})"

@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
+use crate::beancounter;
+
 #[derive(Args, Debug)]
 pub struct FeaturesArgs {}
 
@@ -12,6 +14,23 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
         "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
     ];
     let capabilities: Vec<String> = caps_all();
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(
+        "org.opencontainers.runc.checkpoint.enabled".into(),
+        json!("true"),
+    );
+    annotations.insert(
+        "io.github.runvz.version".into(),
+        json!(env!("CARGO_PKG_VERSION")),
+    );
+    // Each beancounter runvz accepts, its unit, and how (or whether) it is enforced.
+    for param in beancounter::params::ALL {
+        let how = match beancounter::spec::mechanism(param) {
+            Some(mechanism) => format!("unit={}; enforced by {mechanism}", param.unit().name()),
+            None => format!("unit={}; not enforced on this kernel", param.unit().name()),
+        };
+        annotations.insert(format!("runvz.ubc.{}", param.name()), json!(how));
+    }
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::SPEC_VERSION,
@@ -44,10 +63,7 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
             "intelRdt": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
-        "annotations": {
-            "org.opencontainers.runc.checkpoint.enabled": "true",
-            "io.github.runvz.version": env!("CARGO_PKG_VERSION")
-        },
+        "annotations": annotations,
         // Pod annotations reach runvz only through containerd's pod_annotations;
         // once listed there they are trusted input.
         "potentiallyUnsafeConfigAnnotations": ["runvz."]

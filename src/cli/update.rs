@@ -71,7 +71,7 @@ pub struct UpdateArgs {
 }
 
 pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
-    let resources = resources_from(&args)?;
+    let mut resources = resources_from(&args)?;
     let (container, _lock) = store.load_locked(&args.id)?;
     container.require(
         "update",
@@ -80,6 +80,14 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
     let path = container
         .cgroup_path()
         .context("container has no cgroup recorded")?;
+    // A swap limit is memory + swap; alone, it applies to the memory limit in force.
+    if let Some(mut memory) = *resources.memory()
+        && memory.swap().is_some()
+        && memory.limit().is_none()
+    {
+        memory.set_limit(Some(cgroups::memory_limit(&path)));
+        resources.set_memory(Some(memory));
+    }
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
     manager
         .apply(&ControllerOpt {

@@ -9,6 +9,8 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::{HookBuilder, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 
+use crate::beancounter::{self, Settings};
+
 use super::{
     Container, ContainerLock, Meta, Store, destroy, process_start_time, save_state, validate_id,
 };
@@ -86,7 +88,7 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
     let config_path = bundle.join("config.json");
     let bytes = fs::read(&config_path)
         .with_context(|| format!("{}: cannot read", config_path.display()))?;
-    let mut spec: Spec = serde_json::from_slice(&bytes)
+    let spec: Spec = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: invalid runtime config", config_path.display()))?;
 
     if !spec.version().starts_with("1.") {
@@ -96,6 +98,7 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
             spec.version()
         );
     }
+    let mut spec = apply_beancounters(spec, &config_path.display().to_string())?;
     let root = spec
         .root()
         .as_ref()
@@ -136,6 +139,20 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
         init_start_time: None,
     };
     Ok((spec, meta))
+}
+
+/// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can
+/// carry into it (a config without them is passed through untouched).
+fn apply_beancounters(spec: Spec, where_: &str) -> Result<Spec> {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let settings = Settings::from_annotations(&annotations, where_)?;
+    if settings == Settings::default() {
+        return Ok(spec);
+    }
+    let mut value = serde_json::to_value(&spec)?;
+    beancounter::spec::apply(&settings, &mut value, where_)?;
+    serde_json::from_value(value)
+        .with_context(|| format!("{where_}: beancounters made an invalid spec"))
 }
 
 /// libcontainer links `/dev/kcore` where runc (and every runtime before it) links

@@ -1,0 +1,274 @@
+//! Beancounters set through `runvz.ubc.*` annotations, enforced for real: each
+//! test pushes a container past a bound and checks that the kernel refused (and
+//! that the bound is where runvz put it). Also the CPU knobs and bad values.
+
+use std::time::Duration;
+
+use runtime_tests::*;
+
+fn skip_for_runc() -> bool {
+    if runtime_is_runc() {
+        skip("beancounter annotations are runvz's; runc ignores them");
+        return true;
+    }
+    false
+}
+
+/// A container with the given annotations running `script` in the foreground.
+fn run_with(prefix: &str, annotations: &[(&str, &str)], script: &str) -> (Ctx, Output) {
+    let mut c = Ctx::new(prefix, &["sh", "-c", script]);
+    for (key, value) in annotations {
+        c.bundle.annotation(key, value);
+    }
+    c.bundle.save();
+    let out = c.run_fg(None, Duration::from_secs(60));
+    (c, out)
+}
+
+#[test]
+fn numproc_stops_forks_at_the_limit() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("np", &["sh", "-c", "sleep 100"]);
+    c.bundle.annotation("runvz.ubc.numproc", "6");
+    c.bundle.save();
+    c.run_detached();
+    let cg = c.cgroup();
+    assert_eq!(cg.read("pids", "pids.max").as_deref(), Some("6"));
+    // 1 (init) + 1 (exec'd shell) + sleeps: the 5th sleep has no room.
+    let out = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "n=0; for i in 1 2 3 4 5 6; do sleep 100 & n=$((n+1)); done; echo started=$n",
+    ]);
+    assert!(
+        out.stderr.contains("fork") || out.stdout.contains("fork"),
+        "no fork failure past numproc: {out}"
+    );
+    assert!(
+        cg.pids_current() <= 6,
+        "pids.current above the limit: {}",
+        cg.pids_current()
+    );
+    let events = cg.read("pids", "pids.events").unwrap_or_default();
+    let failcnt: u64 = events
+        .split_whitespace()
+        .skip_while(|w| *w != "max")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(failcnt > 0, "pids.events shows no refused fork: {events:?}");
+}
+
+#[test]
+fn numfile_limits_open_files() {
+    if skip_for_runc() {
+        return;
+    }
+    let (_c, out) = run_with(
+        "nf",
+        &[("runvz.ubc.numfile", "16:24")],
+        // A failed `exec N<file` ends the shell, so the last line printed is the
+        // last descriptor that could be opened.
+        "ulimit -Sn; ulimit -Hn; i=3; while [ $i -lt 40 ]; do eval \"exec $i</dev/null\" && echo opened=$i; i=$((i+1)); done",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"16"), "soft NOFILE (barrier): {out}");
+    assert_eq!(lines.get(1), Some(&"24"), "hard NOFILE (limit): {out}");
+    // fds 0..15 are all there is: opening fd 16 fails.
+    assert_eq!(
+        lines.last(),
+        Some(&"opened=15"),
+        "opened past numfile: {out}"
+    );
+    assert_ne!(
+        out.code, 0,
+        "the shell should have failed to open fd 16: {out}"
+    );
+}
+
+#[test]
+fn numpty_limits_ptys() {
+    if skip_for_runc() {
+        return;
+    }
+    let (_c, out) = run_with(
+        "pt",
+        &[("runvz.ubc.numpty", "2")],
+        "exec 3<>/dev/ptmx && echo pty1; exec 4<>/dev/ptmx && echo pty2; exec 5<>/dev/ptmx && echo pty3; echo done",
+    );
+    assert!(
+        out.stdout.contains("pty1") && out.stdout.contains("pty2"),
+        "first two ptys: {out}"
+    );
+    assert!(
+        !out.stdout.contains("pty3"),
+        "a third pty opened past numpty=2: {out}"
+    );
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "no ENOSPC: {out}"
+    );
+}
+
+#[test]
+fn shmpages_bounds_dev_shm() {
+    if skip_for_runc() {
+        return;
+    }
+    let (_c, out) = run_with(
+        "sh",
+        &[("runvz.ubc.shmpages", "256")],
+        "dd if=/dev/zero of=/dev/shm/fill bs=64k count=64 2>&1; ls -l /dev/shm/fill",
+    );
+    assert!(
+        out.stdout.contains("No space left on device"),
+        "filled /dev/shm past shmpages: {out}"
+    );
+    let size: u64 = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('-') && l.contains("/dev/shm/fill"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        size <= 256 * 4096,
+        "file in /dev/shm is {size} bytes, bound is 1 MiB: {out}"
+    );
+}
+
+#[test]
+fn lockedpages_sets_the_memlock_limit() {
+    if skip_for_runc() {
+        return;
+    }
+    // 16:32 pages = 64:128 KiB; `ulimit -l` reports KiB.
+    let (_c, out) = run_with(
+        "lp",
+        &[("runvz.ubc.lockedpages", "16:32")],
+        "ulimit -Sl; ulimit -Hl",
+    );
+    out.ok();
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        vec!["64", "128"],
+        "{out}"
+    );
+}
+
+#[test]
+fn physpages_holds_memory_within_the_limit() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("pp", &["sleep", "100"]);
+    c.bundle.annotation("runvz.ubc.physpages", "0:8192"); // 32 MiB
+    c.bundle.save();
+    c.run_detached();
+    let cg = c.cgroup();
+    let limit_file = if cgroup_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    assert_eq!(cg.read("memory", limit_file).as_deref(), Some("33554432"));
+    // `sort` holds its input in memory: a 96 MiB line cannot fit in 32 MiB.
+    let out = c.rt.cmd_timeout(
+        &[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "head -c 100663296 /dev/zero | sort >/dev/null && echo survived",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(
+        !out.stdout.contains("survived") || out.code != 0,
+        "allocated past physpages: {out}"
+    );
+    let failures = if cgroup_v2() {
+        let events = cg.read("memory", "memory.events").unwrap_or_default();
+        events
+            .lines()
+            .filter(|l| l.starts_with("max ") || l.starts_with("oom "))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>()
+    } else {
+        cg.read("memory", "memory.failcnt")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(failures > 0, "the memory cgroup counted no failure");
+    let peak_file = if cgroup_v2() {
+        "memory.peak"
+    } else {
+        "memory.max_usage_in_bytes"
+    };
+    if let Some(peak) = cg
+        .read("memory", peak_file)
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        assert!(
+            peak <= 33554432,
+            "memory peaked at {peak}, above the 32 MiB bound"
+        );
+    }
+}
+
+#[test]
+fn cpuunits_and_cpulimit_reach_the_cpu_controller() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("cu", &["sleep", "100"]);
+    c.bundle
+        .annotation("runvz.cpuunits", "2000")
+        .annotation("runvz.cpulimit", "50");
+    c.bundle.save();
+    c.run_detached();
+    let cg = c.cgroup();
+    cg.assert(&Setting::CpuShares(Some(2048)));
+    cg.assert(&Setting::CpuMax {
+        quota: Some(50_000),
+        period: 100_000,
+    });
+}
+
+/// Each bad value is one clear error naming the key, and nothing is left behind.
+#[test]
+fn bad_beancounter_values_are_refused_before_anything_is_created() {
+    if skip_for_runc() {
+        return;
+    }
+    for (key, value, says) in [
+        ("runvz.ubc.numproc", "abc", "\"abc\" is not a number"),
+        (
+            "runvz.ubc.numproc",
+            "300:200",
+            "barrier 300 is above limit 200",
+        ),
+        ("runvz.ubc.nosuch", "1", "unknown beancounter \"nosuch\""),
+        ("runvz.ubc.numpty", "4K", "takes no size suffix"),
+        ("runvz.cpuunits", "1", "outside 8…500000"),
+        ("runvz.bogus", "1", "unknown runvz annotation"),
+        ("runvz.ubc.numfile", "1000000000", "RLIMIT_NOFILE"),
+    ] {
+        let mut c = Ctx::new("bv", &["true"]);
+        c.bundle.annotation(key, value);
+        c.bundle.save();
+        let out = c.cmd(&["create", "--bundle", c.bundle.path_str(), &c.id]);
+        out.failed();
+        let line = out.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "more than one error line: {out}");
+        assert!(
+            line.contains(key) && line.contains(says),
+            "{key}={value}: {line}"
+        );
+        c.assert_no_leak();
+    }
+}

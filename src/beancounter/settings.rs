@@ -1,0 +1,225 @@
+//! The `runvz.*` annotations of a config.json, parsed and checked before anything
+//! is created: beancounters (`runvz.ubc.<name>` = `barrier[:limit]`) and the other
+//! OpenVZ knobs. Every bad value is one error naming the key and what is wrong.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+
+use super::params::{PAGE_SIZE, Param, UNLIMITED, Unit};
+
+/// A beancounter's soft and hard bound, in the parameter's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub barrier: u64,
+    pub limit: u64,
+}
+
+/// Everything runvz reads from `runvz.*` annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub ubc: BTreeMap<Param, Bound>,
+    /// Fair CPU share, 8…500000 (OpenVZ default 1000).
+    pub cpuunits: Option<u64>,
+    /// Percent of one CPU (200 = two CPUs).
+    pub cpulimit: Option<u64>,
+    /// Number of CPUs the container may use.
+    pub cpus: Option<u64>,
+    /// I/O priority 0…7 (default 4).
+    pub ioprio: Option<u8>,
+}
+
+/// The annotation prefix runvz owns.
+pub const PREFIX: &str = "runvz.";
+const UBC_PREFIX: &str = "runvz.ubc.";
+
+/// Keys other issues' features read; accepted here so a config carrying them is
+/// not refused, and checked by the code that uses them.
+const OTHER_KEYS: [&str; 8] = [
+    "runvz.system",
+    "runvz.userns",
+    "runvz.haltsignal",
+    "runvz.diskspace",
+    "runvz.diskinodes",
+    "runvz.iolimit",
+    "runvz.iopslimit",
+    "runvz.cpumask",
+];
+
+impl Settings {
+    /// Parses every `runvz.*` annotation; `where_` names the file for errors.
+    pub fn from_annotations(annotations: &HashMap<String, String>, where_: &str) -> Result<Self> {
+        let mut settings = Settings::default();
+        let mut keys: Vec<&String> = annotations
+            .keys()
+            .filter(|k| k.starts_with(PREFIX))
+            .collect();
+        keys.sort();
+        for key in keys {
+            let value = annotations[key].trim();
+            let fail = |why: String| anyhow::anyhow!("{where_}: {key}: {why}");
+            if let Some(name) = key.strip_prefix(UBC_PREFIX) {
+                let param = Param::from_name(name).ok_or_else(|| {
+                    fail(format!(
+                        "unknown beancounter {name:?} (known: {})",
+                        super::params::ALL.map(|p| p.name()).join(", ")
+                    ))
+                })?;
+                let bound = parse_bound(value, param.unit()).map_err(fail)?;
+                settings.ubc.insert(param, bound);
+                continue;
+            }
+            match key.as_str() {
+                "runvz.cpuunits" => {
+                    settings.cpuunits = Some(parse_ranged(value, 8, 500_000).map_err(fail)?)
+                }
+                "runvz.cpulimit" => {
+                    settings.cpulimit = Some(parse_ranged(value, 0, 100 * 4096).map_err(fail)?)
+                }
+                "runvz.cpus" => settings.cpus = Some(parse_ranged(value, 1, 4096).map_err(fail)?),
+                "runvz.ioprio" => {
+                    settings.ioprio = Some(parse_ranged(value, 0, 7).map_err(fail)? as u8)
+                }
+                k if OTHER_KEYS.contains(&k) => {}
+                _ => return Err(fail("unknown runvz annotation".to_string())),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// `barrier:limit`, or one value for both; barrier must not exceed limit.
+fn parse_bound(text: &str, unit: Unit) -> std::result::Result<Bound, String> {
+    let (b, l) = match text.split_once(':') {
+        Some((b, l)) => (b, l),
+        None => (text, text),
+    };
+    let barrier = parse_value(b, unit)?;
+    let limit = parse_value(l, unit)?;
+    if barrier > limit {
+        return Err(format!(
+            "barrier {barrier} is above limit {limit} in {text:?}"
+        ));
+    }
+    Ok(Bound { barrier, limit })
+}
+
+/// One value in the parameter's unit: a number, `unlimited`, or for bytes and
+/// pages a number with a K/M/G/T suffix (bytes; converted to pages for pages).
+fn parse_value(text: &str, unit: Unit) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t == "-1" {
+        return Ok(UNLIMITED);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("{t:?} is not a number"));
+    }
+    let number: u64 = digits.parse().map_err(|_| format!("{t:?} is too large"))?;
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" => None,
+        "K" => Some(10),
+        "M" => Some(20),
+        "G" => Some(30),
+        "T" => Some(40),
+        _ => return Err(format!("{t:?} is not a number (suffixes: K, M, G, T)")),
+    };
+    let Some(shift) = shift else {
+        return check_range(number, t);
+    };
+    if unit == Unit::Count {
+        return Err(format!("{t:?}: a count takes no size suffix"));
+    }
+    let bytes = number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{t:?} is too large"))?;
+    let value = if unit == Unit::Pages {
+        bytes.div_ceil(PAGE_SIZE)
+    } else {
+        bytes
+    };
+    check_range(value, t)
+}
+
+fn check_range(value: u64, text: &str) -> std::result::Result<u64, String> {
+    if value > UNLIMITED {
+        return Err(format!("{text:?} is above the maximum {UNLIMITED}"));
+    }
+    Ok(value)
+}
+
+fn parse_ranged(text: &str, min: u64, max: u64) -> std::result::Result<u64, String> {
+    let value: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(min..=max).contains(&value) {
+        return Err(format!("{value} is outside {min}…{max}"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_annotations(&map, "config.json")
+    }
+
+    #[test]
+    fn bounds_units_and_suffixes() {
+        let s = parse(&[
+            ("runvz.ubc.numproc", "240:260"),
+            ("runvz.ubc.physpages", "0:512M"),
+            ("runvz.ubc.kmemsize", "16M"),
+            ("runvz.ubc.numfile", "unlimited"),
+            ("runvz.cpuunits", "1000"),
+            ("other.key", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.ubc[&Param::Numproc],
+            Bound {
+                barrier: 240,
+                limit: 260
+            }
+        );
+        assert_eq!(
+            s.ubc[&Param::Physpages],
+            Bound {
+                barrier: 0,
+                limit: 131072
+            }
+        );
+        assert_eq!(
+            s.ubc[&Param::Kmemsize],
+            Bound {
+                barrier: 16 << 20,
+                limit: 16 << 20
+            }
+        );
+        assert_eq!(s.ubc[&Param::Numfile].limit, UNLIMITED);
+        assert_eq!(s.cpuunits, Some(1000));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_problem() {
+        let err = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("runvz.ubc.numproc", "abc")]),
+            "config.json: runvz.ubc.numproc: \"abc\" is not a number"
+        );
+        assert!(
+            err(&[("runvz.ubc.numproc", "300:200")]).contains("barrier 300 is above limit 200")
+        );
+        assert!(err(&[("runvz.ubc.nosuch", "1")]).contains("unknown beancounter \"nosuch\""));
+        assert!(err(&[("runvz.ubc.numproc", "10M")]).contains("takes no size suffix"));
+        assert!(err(&[("runvz.cpuunits", "5")]).contains("outside 8…500000"));
+        assert!(err(&[("runvz.frobnicate", "1")]).contains("unknown runvz annotation"));
+    }
+}
