@@ -6,8 +6,10 @@
 # → skopeo copy oci:… docker-archive:CACHE_DIR/runvz-test.tar:localhost/runvz-test:latest
 #
 # The image has busybox applets on PATH, a user `e2e` (1000:1000), and `sh` as
-# its default command. The archive is cached: when it exists and was built from
-# the same busybox binary, nothing is rebuilt.
+# its default command. Beside it, CACHE_DIR/runvz-pause.tar holds the same
+# rootfs as localhost/runvz-pause:latest whose command sleeps for ever: the
+# containerd suite's CRI sandbox ("pause") image. The archives are cached: when
+# they exist and were built from the same busybox binary, nothing is rebuilt.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
@@ -22,14 +24,16 @@ ARCHIVE=$cache/runvz-test.tar
 IMAGE_REF=localhost/runvz-test:latest
 BUSYBOX=${BUSYBOX:-/usr/bin/busybox}
 STAMP=$cache/runvz-test.stamp
+PAUSE_ARCHIVE=$cache/runvz-pause.tar
+PAUSE_REF=localhost/runvz-pause:latest
 
 for c in umoci skopeo; do
     command -v "$c" >/dev/null || { echo "image.sh: $c missing (apt-get install $c)" >&2; exit 1; }
 done
 [ -x "$BUSYBOX" ] || { echo "image.sh: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
 
-want="$(sha256sum "$BUSYBOX" | cut -d' ' -f1) $IMAGE_REF v2"
-if [ -s "$ARCHIVE" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+want="$(sha256sum "$BUSYBOX" | cut -d' ' -f1) $IMAGE_REF $PAUSE_REF v3"
+if [ -s "$ARCHIVE" ] && [ -s "$PAUSE_ARCHIVE" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     echo "$ARCHIVE"
     exit 0
 fi
@@ -60,11 +64,16 @@ umoci config --image "$layout:latest" \
     --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --config.workingdir / \
     --author runvz-e2e >&2
+umoci config --image "$layout:latest" --tag pause \
+    --config.cmd sleep --config.cmd 2147483647 >&2
 umoci gc --layout "$layout"
 
 # 3. a docker-archive every engine loads (docker load, podman load, ctr import)
 rm -f "$ARCHIVE.tmp"
 skopeo copy --quiet "oci:$layout:latest" "docker-archive:$ARCHIVE.tmp:$IMAGE_REF" >&2
 mv -f "$ARCHIVE.tmp" "$ARCHIVE"
+rm -f "$PAUSE_ARCHIVE.tmp"
+skopeo copy --quiet "oci:$layout:pause" "docker-archive:$PAUSE_ARCHIVE.tmp:$PAUSE_REF" >&2
+mv -f "$PAUSE_ARCHIVE.tmp" "$PAUSE_ARCHIVE"
 echo "$want" >"$STAMP"
 echo "$ARCHIVE"

@@ -3,6 +3,9 @@
 #   check NAME CMD...   run one check under a timeout; prints `ok - NAME` or
 #                       `FAIL - NAME: <reason>` (the reason is the last lines the
 #                       check printed; its whole output goes to $E2E_LOG)
+#   gate NAME CMD...    a check the rest depend on (the engine can run a
+#                       container at all): when it fails, the suite stops there
+#                       (cleanup still runs), so a broken runtime fails fast
 #   skip NAME WHY       prints `skip - NAME: WHY`
 #   on_exit CMD...      registers a cleanup step (run in reverse order, each with
 #                       a timeout, from `finish` or from the EXIT/INT/TERM trap,
@@ -16,7 +19,10 @@
 # and its text becomes the reason. Functions are exported automatically;
 # suites use `set -a` so their variables reach the checks too.
 #
-# Environment: CHECK_TIMEOUT (seconds a check may take, default 90),
+# A suite also stops after E2E_MAX_TIMEOUTS (default 2) checks in a row time
+# out: a hanging runtime costs minutes, not one timeout per check.
+#
+# Environment: CHECK_TIMEOUT (seconds a check may take, default 60),
 # E2E_VERBOSE=1 (copy every check's output to stderr).
 
 E2E_PASS=0
@@ -24,7 +30,10 @@ E2E_FAIL=0
 E2E_SKIP=0
 E2E_CLEANUP=()
 E2E_FINISHED=0
-CHECK_TIMEOUT=${CHECK_TIMEOUT:-90}
+E2E_TIMEOUTS_IN_A_ROW=0
+E2E_MAX_TIMEOUTS=${E2E_MAX_TIMEOUTS:-2}
+E2E_LAST_OK=1
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-60}
 : "${E2E_LOG:=/dev/null}"
 export CHECK_TIMEOUT
 
@@ -64,13 +73,18 @@ check() {
     if [ $rc -eq 0 ]; then
         echo "ok - $name"
         E2E_PASS=$((E2E_PASS + 1))
+        E2E_TIMEOUTS_IN_A_ROW=0
+        E2E_LAST_OK=1
     else
+        E2E_LAST_OK=0
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+            E2E_TIMEOUTS_IN_A_ROW=$((E2E_TIMEOUTS_IN_A_ROW + 1))
             reason="timed out after ${t}s"
             local tail_
             tail_=$(grep -v '^[[:space:]]*$' "$out" | tail -n 2 | tr '\n' ' ' | cut -c1-300)
             [ -n "$tail_" ] && reason="$reason; last output: $tail_"
         else
+            E2E_TIMEOUTS_IN_A_ROW=0
             reason=$(grep -v '^[[:space:]]*$' "$out" | tail -n 3 | tr '\r\n' '  ' | sed 's/  */ /g' | cut -c1-600)
             [ -n "$reason" ] || reason="exit status $rc"
         fi
@@ -78,7 +92,21 @@ check() {
         E2E_FAIL=$((E2E_FAIL + 1))
     fi
     rm -f "$out"
+    if [ "$E2E_TIMEOUTS_IN_A_ROW" -ge "$E2E_MAX_TIMEOUTS" ] && [ "$E2E_FINISHED" = 0 ]; then
+        echo "FAIL - stopped: $E2E_TIMEOUTS_IN_A_ROW checks in a row timed out; the remaining checks were not run"
+        E2E_FAIL=$((E2E_FAIL + 1))
+        finish
+    fi
     return 0
+}
+
+gate() {
+    check "$@"
+    if [ "$E2E_LAST_OK" = 0 ] && [ "$E2E_FINISHED" = 0 ]; then
+        echo "FAIL - stopped: the remaining checks need what '$1' checks"
+        E2E_FAIL=$((E2E_FAIL + 1))
+        finish
+    fi
 }
 
 skip() {
@@ -141,11 +169,16 @@ wait_for() {
 # engines that insist on a terminal (`-it`, `-t`) get one; prints its output
 # with carriage returns removed.
 tty_run() {
-    # script(1) ends when the child exits and returns its exit status. With
-    # stdin at EOF it may type a NUL, echoed as "^@": both are removed.
-    local f rc=0
+    # script(1) ends when the child exits and returns its exit status. Its
+    # stdin is an empty pipe held open until then: at EOF script types a NUL
+    # (echoed "^@") and, racing the child, may drop the child's last output.
+    local f rc=0 hfd holder
     f=$(mktemp /tmp/e2e-tty.XXXXXX)
-    script -qefc "$1" /dev/null </dev/null >"$f" 2>&1 || rc=$?
+    exec {hfd}< <(exec sleep 600)
+    holder=$!
+    script -qefc "$1" /dev/null <&"$hfd" >"$f" 2>&1 || rc=$?
+    exec {hfd}<&-
+    kill "$holder" 2>/dev/null || true
     tr -d '\r\000' <"$f" | sed 's/\^@//g'
     rm -f "$f"
     return $rc
@@ -178,18 +211,47 @@ kill_tree() {
     kill "-$sig" "$pid" 2>/dev/null || true
 }
 
+# e2e_ancestors — this shell and its ancestors (never treated as leftovers).
+e2e_ancestors() {
+    local p=$BASHPID
+    while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+        echo "$p"
+        p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)
+    done
+}
+
 # pids_matching STRING — PIDs whose command line contains STRING (exact
-# substring; used to find processes this suite started, e.g. by its private
-# socket path, which is unique to the suite's temporary directory).
+# substring), or whose environment holds $E2E_ENV_MARK when a suite sets it
+# (Podman's runtime calls are named only by CONTAINERS_CONF in theirs). Used
+# to find what this suite started: STRING is its private work directory.
 pids_matching() {
-    local p cmd
+    local p cmd mine
+    mine=" $(e2e_ancestors | tr '\n' ' ') "
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
-        [ "$p" = "$$" ] && continue
-        [ "$p" = "$BASHPID" ] && continue
+        case "$mine" in *" $p "*) continue ;; esac
         cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
-        case "$cmd" in *"$1"*) echo "$p" ;; esac
+        [ -n "$cmd" ] || continue
+        case "$cmd" in *"$1"*) echo "$p"; continue ;; esac
+        if [ -n "${E2E_ENV_MARK:-}" ] && tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF -- "$E2E_ENV_MARK"; then
+            echo "$p"
+        fi
     done
+}
+
+# kill_runtime_calls — KILLs calls of $RUNTIME still running on this suite's
+# files (a hung create/exec/kill): at cleanup time none should be, and a hung
+# one would hold up every engine operation that follows.
+kill_runtime_calls() {
+    local p a0 a1
+    for p in $(pids_matching "$T/"); do
+        { IFS= read -r -d '' a0 && IFS= read -r -d '' a1; } <"/proc/$p/cmdline" 2>/dev/null || continue
+        if [ "$a0" = "$RUNTIME" ] || [ "$a1" = "$RUNTIME" ]; then
+            log "killing a runtime call left running: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+            kill_tree KILL "$p"
+        fi
+    done
+    return 0
 }
 
 # stop_pid PID [SECS] — TERM, wait up to SECS (default 15), then KILL.
@@ -344,9 +406,9 @@ trap 'e2e_on_signal TERM' TERM
 require_runtime() {
     case "${RUNTIME:-}" in
         /*) ;;
-        *) echo "RUNTIME must be an absolute path (got '${RUNTIME:-}')" >&2; exit 2 ;;
+        *) echo "RUNTIME must be an absolute path (got '${RUNTIME:-}')" >&2; trap - EXIT; exit 2 ;;
     esac
-    [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
+    [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; trap - EXIT; exit 2; }
 }
 
 # require_cmds CMD... — exits 2 (before any check) when a tool is missing.

@@ -130,20 +130,29 @@ fn set_rlimit(
         }
     };
     let (soft, hard) = (capped(soft), capped(hard));
+    let shown = |v: u64| {
+        if v == u64::MAX {
+            "unlimited".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    if resource == "RLIMIT_NOFILE"
+        && let Some(nr_open) = nr_open()
+        && hard > nr_open
+    {
+        bail!(
+            "{where_}: runvz.ubc.{}: limit {} is above the kernel's largest RLIMIT_NOFILE (fs.nr_open = {nr_open})",
+            param.name(),
+            shown(hard),
+        );
+    }
     if hard > host_hard && !has_cap_sys_resource() {
         bail!(
             "{where_}: runvz.ubc.{}: limit {} is above this host's hard {resource} of {} and runvz may not raise it (no CAP_SYS_RESOURCE)",
             param.name(),
-            if hard == u64::MAX {
-                "unlimited".to_string()
-            } else {
-                hard.to_string()
-            },
-            if host_hard == u64::MAX {
-                "unlimited".to_string()
-            } else {
-                host_hard.to_string()
-            }
+            shown(hard),
+            shown(host_hard)
         );
     }
     let process = &mut spec["process"];
@@ -172,6 +181,15 @@ fn host_hard_limit(resource: &str) -> u64 {
         return u64::MAX;
     }
     rl.rlim_max
+}
+
+/// The kernel's ceiling for RLIMIT_NOFILE, which even CAP_SYS_RESOURCE cannot pass.
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn has_cap_sys_resource() -> bool {
