@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{HookBuilder, Spec};
+use libcontainer::oci_spec::runtime::{HookBuilder, LinuxNamespaceType, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::beancounter::{self, Settings};
@@ -129,7 +129,7 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
     };
     linux.set_cgroups_path(Some(cgroup_path.clone()));
     spec.set_linux(Some(linux));
-    add_dev_fixups_hook(&mut spec, &rootfs)?;
+    add_runc_compat_hook(&mut spec, &rootfs)?;
 
     let meta = Meta {
         bundle: bundle.to_path_buf(),
@@ -155,23 +155,55 @@ fn apply_beancounters(spec: Spec, where_: &str) -> Result<Spec> {
         .with_context(|| format!("{where_}: beancounters made an invalid spec"))
 }
 
-/// libcontainer links `/dev/kcore` where runc (and every runtime before it) links
-/// `/dev/core` to /proc/kcore; where the host has /proc/kcore, a createContainer
-/// hook of runvz's own puts it right before pivot_root.
-fn add_dev_fixups_hook(spec: &mut Spec, rootfs: &Path) -> Result<()> {
-    if !Path::new("/proc/kcore").exists() {
+/// Where libcontainer differs from runc inside the container, runvz's own first
+/// createContainer hook (`runvz internal-hook create-container`) puts it right
+/// before pivot_root: `/dev/core` (libcontainer links `/dev/kcore`), `lo` up in a
+/// new network namespace, and runc's `tmpcopyup` tmpfs option (which libcontainer
+/// refuses, so it is taken out of the mount and done by the hook).
+fn add_runc_compat_hook(spec: &mut Spec, rootfs: &Path) -> Result<()> {
+    let mut args = vec![];
+    if Path::new("/proc/kcore").exists() {
+        args.push("--dev-core".to_string());
+    }
+    let new_netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+        });
+    if new_netns {
+        args.push("--loopback".to_string());
+    }
+    if let Some(mut mounts) = spec.mounts().clone() {
+        for mount in &mut mounts {
+            let Some(options) = mount.options().clone() else {
+                continue;
+            };
+            if options.iter().any(|o| o == "tmpcopyup") {
+                mount.set_options(Some(
+                    options.into_iter().filter(|o| o != "tmpcopyup").collect(),
+                ));
+                args.push("--tmpcopyup".to_string());
+                args.push(mount.destination().display().to_string());
+            }
+        }
+        spec.set_mounts(Some(mounts));
+    }
+    if args.is_empty() {
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
-    let hook = HookBuilder::default()
-        .path(exe)
-        .args(vec![
-            "runvz".to_string(),
-            "internal-hook".to_string(),
-            "dev-fixups".to_string(),
-            rootfs.display().to_string(),
-        ])
-        .build()?;
+    let mut hook_args = vec![
+        "runvz".to_string(),
+        "internal-hook".to_string(),
+        "create-container".to_string(),
+        "--rootfs".to_string(),
+        rootfs.display().to_string(),
+    ];
+    hook_args.extend(args);
+    let hook = HookBuilder::default().path(exe).args(hook_args).build()?;
     let mut hooks = spec.hooks().clone().unwrap_or_default();
     let mut create_container = hooks.create_container().clone().unwrap_or_default();
     // First, so the user's own hooks already see runc's layout.
@@ -204,8 +236,26 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)
         .build()
-        .map_err(anyhow::Error::from)?;
+        .map_err(|err| runc_wording(anyhow::Error::from(err)))?;
     Ok(())
+}
+
+/// Engines read runc's wording: Docker turns a create error into exit status 127
+/// only when it says "executable file not found" or "no such file or directory".
+/// libcontainer says "executable 'X' not found in $PATH"; say it as runc does.
+fn runc_wording(err: anyhow::Error) -> anyhow::Error {
+    let text = format!("{err:#}");
+    let Some(rest) = text.split("executable '").nth(1) else {
+        return err;
+    };
+    let Some((name, _)) = rest.split_once("' not found in $PATH") else {
+        return err;
+    };
+    if name.contains('/') {
+        anyhow::anyhow!("exec: \"{name}\": stat {name}: no such file or directory")
+    } else {
+        anyhow::anyhow!("exec: \"{name}\": executable file not found in $PATH")
+    }
 }
 
 /// Notes the init's start time (PID-reuse guard) and rewrites state.json atomically.
