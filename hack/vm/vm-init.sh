@@ -22,7 +22,8 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the root tmpfs's own directory: the workspace the tests were built
+# in (and so look for) may live under it.
 mount -t tmpfs tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # Every controller, for the containers' cgroups below the root.

@@ -659,7 +659,7 @@ mod tests {
         );
         assert_eq!(
             files(Setting::CpuShares(Some(512)), V2),
-            [("cpu.weight", exact("20"))]
+            [("cpu.weight", exact(&runc_shares_to_weight(512).to_string()))]
         );
         assert_eq!(
             files(Setting::CpuShares(None), V2),

@@ -375,11 +375,11 @@ fn annotations_show_in_state() {
     let mut c = Ctx::new("an", &["sleep", "100"]);
     c.bundle
         .annotation("org.example.key", "value one")
-        .annotation("runvz.test", "2");
+        .annotation("org.example.test", "2");
     c.create();
     let st = c.rt.state(&c.id).unwrap();
     assert_eq!(st["annotations"]["org.example.key"], "value one", "{st}");
-    assert_eq!(st["annotations"]["runvz.test"], "2", "{st}");
+    assert_eq!(st["annotations"]["org.example.test"], "2", "{st}");
 }
 
 #[test]

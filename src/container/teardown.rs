@@ -24,6 +24,17 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         }
     };
 
+    // Processes a killed `create` left (clones of runvz that had not exec'd yet)
+    // may still be setting up cgroups: stop them before anything is removed. Only
+    // for a create that never finished: a finished one's runvz may still be a
+    // foreground `run` waiting for its container.
+    let create_finished = container
+        .state
+        .as_ref()
+        .is_some_and(|s| s.status != libcontainer::container::ContainerStatus::Creating);
+    if !create_finished {
+        kill_create_leftovers(&container.id);
+    }
     // The init first, directly: it may not have reached its cgroup yet.
     let init = container.live_pid();
     if let Some(pid) = init {
@@ -102,4 +113,39 @@ fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
         "cannot remove the container's cgroup: {}",
         last.map(|e| e.to_string()).unwrap_or_default()
     ))
+}
+
+/// Kills processes that are clones of a runvz `create`/`run` of this container:
+/// libcontainer's intermediate and init processes run runvz's own code (same
+/// binary, same command line) until the init execs the container's process. If
+/// that runvz was killed, they live on briefly, outside any lock, and can still
+/// create cgroup directories. Found by their executable and command line.
+fn kill_create_leftovers(id: &str) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let me = std::process::id() as i32;
+    let Ok(processes) = procfs::process::all_processes() else {
+        return;
+    };
+    let mut killed = Vec::new();
+    for process in processes.flatten() {
+        if process.pid == me || process.exe().ok().as_deref() != Some(exe.as_path()) {
+            continue;
+        }
+        let Ok(args) = process.cmdline() else {
+            continue;
+        };
+        let is_create = args.iter().any(|a| a == "create" || a == "run");
+        if is_create && args.last().is_some_and(|last| last == id) {
+            let _ = kill(nix::unistd::Pid::from_raw(process.pid), Signal::SIGKILL);
+            killed.push(process.pid);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while killed.iter().any(|&pid| super::process_alive(pid, None))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
