@@ -18,17 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 require_runtime
 require_cmds dockerd docker containerd containerd-shim-runc-v2 script timeout
 
-E2E_CACHE=${E2E_CACHE:-/var/tmp/runvz-e2e-cache}
-E2E_LOG_DIR=${E2E_LOG_DIR:-/tmp/runvz-e2e-logs}
-mkdir -p "$E2E_LOG_DIR"
-E2E_LOG=$E2E_LOG_DIR/docker.log
-: >"$E2E_LOG"
+suite_setup docker
 REF_RUNTIME=${REF_RUNTIME:-/usr/sbin/runc}
-IMAGE=localhost/runvz-test:latest
-
-if [ -z "${IMAGE_ARCHIVE:-}" ]; then
-    IMAGE_ARCHIVE=$(bash "$here/image.sh" "$E2E_CACHE" 2>>"$E2E_LOG") || { echo "image.sh failed (see $E2E_LOG)" >&2; exit 1; }
-fi
 
 # Short path: unix socket paths below it must stay under 108 bytes.
 T=$(mktemp -d /tmp/rvz-dk.XXXXXX)

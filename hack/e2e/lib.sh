@@ -423,3 +423,18 @@ require_cmds() {
         exit 2
     fi
 }
+
+# suite_setup NAME: the log file, the image name and the offline-built image
+# archive every suite uses (sets E2E_CACHE, E2E_LOG_DIR, E2E_LOG, IMAGE,
+# IMAGE_ARCHIVE; image.sh runs only when run-all.sh did not build it already).
+suite_setup() {
+    E2E_CACHE=${E2E_CACHE:-/var/tmp/runvz-e2e-cache}
+    E2E_LOG_DIR=${E2E_LOG_DIR:-/tmp/runvz-e2e-logs}
+    mkdir -p "$E2E_LOG_DIR"
+    E2E_LOG=$E2E_LOG_DIR/$1.log
+    : >"$E2E_LOG"
+    IMAGE=localhost/runvz-test:latest
+    if [ -z "${IMAGE_ARCHIVE:-}" ]; then
+        IMAGE_ARCHIVE=$(bash "$here/image.sh" "$E2E_CACHE" 2>>"$E2E_LOG") || { echo "image.sh failed (see $E2E_LOG)" >&2; exit 1; }
+    fi
+}

@@ -20,16 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 require_runtime
 require_cmds podman conmon script timeout ip busybox
 
-E2E_CACHE=${E2E_CACHE:-/var/tmp/runvz-e2e-cache}
-E2E_LOG_DIR=${E2E_LOG_DIR:-/tmp/runvz-e2e-logs}
-mkdir -p "$E2E_LOG_DIR"
-E2E_LOG=$E2E_LOG_DIR/podman.log
-: >"$E2E_LOG"
-IMAGE=localhost/runvz-test:latest
-
-if [ -z "${IMAGE_ARCHIVE:-}" ]; then
-    IMAGE_ARCHIVE=$(bash "$here/image.sh" "$E2E_CACHE" 2>>"$E2E_LOG") || { echo "image.sh failed (see $E2E_LOG)" >&2; exit 1; }
-fi
+suite_setup podman
 
 T=$(mktemp -d /tmp/rvz-pm.XXXXXX)
 BRIDGE=rvze2e$$
