@@ -7,6 +7,7 @@ mod cgroups;
 mod cli;
 mod console;
 mod container;
+mod criu;
 mod logging;
 mod signal;
 mod stats;

@@ -11,7 +11,8 @@
 #
 # Usage: hack/vm/run-tests.sh [TEST-NAME ...]   (default: the v2 set below)
 # Env:   RUNVZ (default target/release/runvz), VM_TIMEOUT (seconds, default 1500),
-#        VM_MEM (MiB, default 3072), VM_CACHE (default target/vm)
+#        VM_MEM (MiB, default 3072), VM_CACHE (default target/vm),
+#        VM_SCRIPT (a shell script to run in the VM instead of the tests)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +22,7 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="beancounters cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
+DEFAULT_TESTS="beancounters checkpoint cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
@@ -75,6 +76,47 @@ copy_with_libs() {
 copy_with_libs "$RUNVZ" /usr/local/bin/runvz
 # runc, when installed, lets the differential tests compare the two on v2 too.
 if [ -x /usr/sbin/runc ]; then copy_with_libs /usr/sbin/runc /usr/sbin/runc; fi
+# CRIU, for checkpoint/restore (it cannot work on the host kernel; it does here),
+# with what it runs: GNU tar (busybox tar cannot save tmpfs contents), iproute2's
+# ip and the iptables save/restore tools for network namespaces, and the kernel
+# modules its checks and socket/netns dumps need (loaded by vm-init.sh in order).
+if [ -x /usr/sbin/criu ]; then
+    copy_with_libs /usr/sbin/criu /usr/local/sbin/criu
+    copy_with_libs "$(command -v tar)" /usr/local/bin/tar
+    copy_with_libs "$(readlink -f "$(command -v ip)")" /usr/local/bin/ip
+    for multi in xtables-nft-multi xtables-legacy-multi; do
+        [ -x "/usr/sbin/$multi" ] || continue
+        copy_with_libs "/usr/sbin/$multi" "/usr/local/sbin/$multi"
+    done
+    # iptables loads its matches (criu's network lock uses -m mark) as plugins.
+    xt_plugins=$(ls -d /usr/lib/*/xtables 2>/dev/null | head -n1)
+    if [ -n "$xt_plugins" ]; then mkdir -p "$stage$xt_plugins" && cp -a "$xt_plugins/." "$stage$xt_plugins/"; fi
+    for tool in iptables ip6tables; do
+        for verb in "" -save -restore; do
+            ln -sf xtables-nft-multi "$stage/usr/local/sbin/$tool$verb"
+            ln -sf xtables-legacy-multi "$stage/usr/local/sbin/$tool-legacy$verb"
+        done
+    done
+    moddir=$(ls -d "$kernel_dir"/lib/modules/*)
+    mkdir -p "$stage/lib/modules"
+    : > "$stage/lib/modules/load-order"
+    # add_module NAME: the module's dependencies first (from its depends= tag), then itself.
+    add_module() {
+        grep -qx "$1" "$stage/lib/modules/load-order" && return 0
+        local ko deps
+        ko=$(find "$moddir/kernel" -name "$1.ko" | head -n1)
+        [ -n "$ko" ] || { echo "vm: kernel module $1 not found (built in?)"; return 0; }
+        deps=$(tr '\0' '\n' < "$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+        for dep in $deps; do add_module "$dep"; done
+        cp "$ko" "$stage/lib/modules/"
+        echo "$1" >> "$stage/lib/modules/load-order"
+    }
+    for m in crc32c_generic libcrc32c nfnetlink nf_tables inet_diag tcp_diag udp_diag raw_diag \
+             unix_diag netlink_diag af_packet_diag x_tables nft_compat xt_mark nf_defrag_ipv4 \
+             nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink; do
+        add_module "$m"
+    done
+fi
 # The tests find the workspace by the path they were built in.
 mkdir -p "$stage$WS/hack" "$stage$WS/target"
 cp "$WS/hack/mkrootfs.sh" "$stage$WS/hack/"
@@ -90,6 +132,8 @@ for entry in "${exes[@]}"; do
 done
 [ -n "$selected" ] || { echo "run-tests.sh: none of the tests [$TESTS] was built" >&2; exit 1; }
 echo "$selected" > "$stage/tests/LIST"
+# VM_SCRIPT: a shell script the VM runs instead of the tests (for exploring).
+if [ -n "${VM_SCRIPT:-}" ]; then cp "$VM_SCRIPT" "$stage/tests/script"; fi
 cp "$HERE/vm-init.sh" "$stage/init" && chmod +x "$stage/init"
 
 initrd="$CACHE/initramfs.cpio"

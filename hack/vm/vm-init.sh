@@ -2,7 +2,7 @@
 # init of the cgroup v2 test VM (see run-tests.sh). pivot_root cannot leave an
 # initramfs, so the first pass copies everything into a tmpfs and switch_roots
 # there; the second pass sets up a cgroup v2 host and runs the tests.
-export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
 
 if [ ! -e /.in-tmpfs ]; then
     mount -t proc proc /proc
@@ -31,6 +31,20 @@ for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
     echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "vm: cannot enable $c"
 done
 hostname runvz-vm
+ip link set lo up
+# CRIU's modules (run-tests.sh put them here in dependency order).
+if [ -f /lib/modules/load-order ]; then
+    for m in $(cat /lib/modules/load-order); do
+        insmod "/lib/modules/$m.ko" 2>/dev/null || echo "vm: cannot load module $m"
+    done
+    criu check >/tmp/criu-check.out 2>&1 && echo "vm: criu check: ok" || { echo "vm: criu check failed:"; cat /tmp/criu-check.out; }
+fi
+if [ -f /tests/script ]; then
+    echo "vm: running VM_SCRIPT"
+    sh /tests/script
+    echo "VM-SUMMARY: script exit $?, 0 failed"
+    sync; poweroff -f
+fi
 echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 
 passed=0; failed=0

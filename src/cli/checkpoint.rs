@@ -1,15 +1,16 @@
-//! `runvz checkpoint` / `runvz restore` through CRIU. Before touching the container
-//! runvz asks CRIU itself (`criu check`) whether it can work on this host, and says
-//! plainly when it cannot.
+//! `runvz checkpoint` / `runvz restore`: runc's flags, handed to `crate::criu`.
+//! Before touching anything runvz asks CRIU itself (`criu check`) whether it can
+//! work on this host, and says plainly when it cannot.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use libcontainer::container::{CheckpointOptions, Container as LcContainer};
 
 use super::GlobalOpts;
-use crate::container::{Status, Store};
+use crate::console::wait_foreground;
+use crate::container::{CreateOptions, Status, Store, create_container, destroy, write_pid_file};
+use crate::criu::{self, DumpOptions, RestoreOptions};
 
 #[derive(Args, Debug)]
 pub struct CheckpointArgs {
@@ -55,12 +56,21 @@ pub struct RestoreArgs {
     /// path to the root of the bundle directory
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
     /// detach from the container's process
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// specify the file to write the process id to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
     /// allow open tcp connections
     #[arg(long = "tcp-established")]
     pub tcp_established: bool,
@@ -76,92 +86,84 @@ pub struct RestoreArgs {
     /// cgroups mode: soft|full|strict|ignore
     #[arg(long = "manage-cgroups-mode", default_value = "soft")]
     pub manage_cgroups_mode: String,
+    /// create a namespace, but don't restore its properties (only "network")
+    #[arg(long = "empty-ns", value_parser = ["network"])]
+    pub empty_ns: Option<String>,
     /// the container's ID
     pub id: String,
 }
 
 pub fn checkpoint(store: &Store, global: &GlobalOpts, args: CheckpointArgs) -> Result<()> {
-    let (container, _lock) = store.load_locked(&args.id)?;
+    let (container, lock) = store.load_locked(&args.id)?;
     container.require("checkpoint", &[Status::Running])?;
-    criu_usable(&global.criu).context("checkpoint")?;
-    let mode = cg_mode(&args.manage_cgroups_mode)?;
-    let mut lc = LcContainer::load(container.state_dir.clone())?;
-    let image_path = absolute(&args.image_path)?;
-    lc.checkpoint(&CheckpointOptions {
-        ext_unix_sk: args.ext_unix_sk,
-        file_locks: args.file_locks,
-        image_path,
+    criu::check_usable(&global.criu).context("checkpoint")?;
+    let opts = DumpOptions {
+        criu: global.criu.clone(),
+        image_path: args.image_path,
+        work_path: args.work_path,
+        parent_path: args.parent_path,
         leave_running: args.leave_running,
-        shell_job: args.shell_job,
         tcp_established: args.tcp_established,
-        work_path: args.work_path.as_deref().map(absolute).transpose()?,
-        manage_cgroups_mode: mode,
-        link_remap: false,
-    })
-    .with_context(|| format!("checkpoint of container {} failed", args.id))?;
-    Ok(())
+        ext_unix_sk: args.ext_unix_sk,
+        shell_job: args.shell_job,
+        file_locks: args.file_locks,
+        cgroups_mode: criu::parse_cgroups_mode(&args.manage_cgroups_mode)?,
+    };
+    criu::dump(&container, &lock, &opts)
 }
 
-pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<()> {
+/// Restores a container from a checkpoint; in the foreground runvz waits for it
+/// like `run` and returns its exit status.
+pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<u8> {
     crate::container::validate_id(&args.id)?;
+    if !args.detach && args.no_subreaper {
+        bail!(
+            "restore: in the foreground runvz waits for the container as its subreaper; --no-subreaper needs --detach"
+        );
+    }
     if store.exists(&args.id) {
         bail!("container with id {} already exists", args.id);
     }
-    criu_usable(&global.criu).context("restore")?;
-    if !args.image_path.join("inventory.img").exists() {
-        bail!(
-            "restore: {} holds no checkpoint (inventory.img missing)",
-            args.image_path.display()
-        );
+    criu::check_usable(&global.criu).context("restore")?;
+    let restore = RestoreOptions {
+        criu: global.criu.clone(),
+        image_path: args.image_path,
+        work_path: args.work_path,
+        tcp_established: args.tcp_established,
+        ext_unix_sk: args.ext_unix_sk,
+        shell_job: args.shell_job,
+        file_locks: args.file_locks,
+        cgroups_mode: criu::parse_cgroups_mode(&args.manage_cgroups_mode)?,
+        empty_netns: args.empty_ns.is_some(),
+        subreaper: !args.detach,
+    };
+    let opts = CreateOptions {
+        id: &args.id,
+        bundle: &args.bundle,
+        console_socket: args.console_socket.clone(),
+        preserve_fds: 0,
+        no_pivot: args.no_pivot,
+        systemd: global.systemd_cgroup,
+        // CRIU restores the processes' keyrings as they were.
+        no_new_keyring: true,
+        detach: args.detach,
+        restore: Some(&restore),
+    };
+    let (container, lock) = create_container(store, &opts)?;
+    let pid = container
+        .init_pid()
+        .with_context(|| format!("container {} has no init after restore", args.id))?;
+    if let Some(path) = &args.pid_file {
+        write_pid_file(path, pid.as_raw())?;
     }
-    // CRIU works here, but runvz cannot yet rebuild a container from images:
-    // libcontainer has no restore, and runvz's own is not written yet.
-    bail!("restore: not supported by this version of runvz (CRIU is usable on this host)")
-}
-
-/// Asks CRIU whether it can dump and restore on this kernel; its own reason is
-/// passed on when it cannot.
-fn criu_usable(criu: &Path) -> Result<()> {
-    let output = std::process::Command::new(criu)
-        .arg("check")
-        .output()
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "CRIU binary {} cannot be run ({err}); install criu",
-                criu.display()
-            )
-        })?;
-    if output.status.success() {
-        return Ok(());
+    drop(lock);
+    if args.detach {
+        return Ok(0);
     }
-    let text = String::from_utf8_lossy(&output.stderr).to_string()
-        + &String::from_utf8_lossy(&output.stdout);
-    let reason = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("Error") || l.contains("error"))
-        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
-        .unwrap_or("no reason given");
-    bail!(
-        "CRIU cannot work on this host: `{} check` failed: {reason}",
-        criu.display()
-    )
-}
-
-fn cg_mode(mode: &str) -> Result<rust_criu::CgMode> {
-    Ok(match mode {
-        "soft" => rust_criu::CgMode::SOFT,
-        "full" => rust_criu::CgMode::FULL,
-        "strict" => rust_criu::CgMode::STRICT,
-        "ignore" => rust_criu::CgMode::IGNORE,
-        other => bail!("--manage-cgroups-mode {other:?}: use soft, full, strict or ignore"),
-    })
-}
-
-fn absolute(path: &Path) -> Result<PathBuf> {
-    Ok(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(path)
-    })
+    let status = wait_foreground(pid, None)?;
+    let lock = store.lock(&args.id)?;
+    if let Ok(container) = store.load(&args.id) {
+        destroy(&container, &lock)?;
+    }
+    Ok(status)
 }

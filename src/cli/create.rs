@@ -70,5 +70,6 @@ pub fn create_options<'a>(
         systemd: global.systemd_cgroup,
         no_new_keyring: flags.no_new_keyring,
         detach,
+        restore: None,
     }
 }

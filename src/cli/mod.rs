@@ -167,7 +167,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Spec(args) => spec::run(args).map(|_| 0),
         Command::Features(args) => features::run(args).map(|_| 0),
         Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
-        Command::Restore(args) => checkpoint::restore(&store()?, &global, args).map(|_| 0),
+        Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
         Command::InternalHook(args) => internal_hook::run(args).map(|_| 0),
     }
 }

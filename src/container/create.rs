@@ -27,6 +27,8 @@ pub struct CreateOptions<'a> {
     /// False only for `run` in the foreground without a console socket: the init
     /// then shares runvz's stdio (and a terminal spec needs no socket).
     pub detach: bool,
+    /// Bring the processes back from CRIU images instead of starting the init.
+    pub restore: Option<&'a crate::criu::RestoreOptions>,
 }
 
 /// Creates the container and returns it (status `created`) with its lock held.
@@ -62,7 +64,20 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         meta.save(&runvz_dir)?;
         spec.save(runvz_dir.join("config.json"))
             .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
-        build(store, opts, &runvz_dir)?;
+        match opts.restore {
+            None => build(store, opts, &runvz_dir)?,
+            Some(restore) => {
+                let target = crate::criu::Target {
+                    id: opts.id,
+                    state_dir: &store.state_dir(opts.id),
+                    runvz_dir: &runvz_dir,
+                    spec: &spec,
+                    meta: &meta,
+                    console_socket: opts.console_socket.as_deref(),
+                };
+                crate::criu::restore(&target, restore)?;
+            }
+        }
         let mut container = Container::load(store, opts.id)?;
         record_init(&mut container)?;
         Ok(container)

@@ -1,0 +1,118 @@
+//! `runvz checkpoint`: dump a running container's processes with CRIU.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use oci_spec::runtime::Spec;
+
+use super::{
+    DESCRIPTORS_FILE, absolute, bind_mounts, criu_client, criu_failure, external_netns,
+    joined_netns,
+};
+use crate::container::{Container, ContainerLock, Status, destroy};
+
+pub struct DumpOptions {
+    pub criu: PathBuf,
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroups_mode: rust_criu::CgMode,
+}
+
+/// Dumps the container into `image_path`; without `leave_running` the processes
+/// are gone afterwards and the container is deleted, as runc does.
+pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> Result<()> {
+    container.require("checkpoint", &[Status::Running])?;
+    let pid = container
+        .live_pid()
+        .with_context(|| format!("container {} has no running init", container.id))?;
+    let meta = container
+        .meta
+        .as_ref()
+        .with_context(|| format!("container {} was not made by runvz", container.id))?;
+    let spec = Spec::load(container.runvz_dir.join("config.json"))
+        .with_context(|| format!("cannot read container {}'s config", container.id))?;
+
+    let image_path = make_dir(&opts.image_path)?;
+    let work_path = match &opts.work_path {
+        Some(path) => make_dir(path)?,
+        None => image_path.clone(),
+    };
+    let images = fs::File::open(&image_path)?;
+    let work = fs::File::open(&work_path)?;
+    record_descriptors(pid.as_raw(), &image_path)?;
+
+    let mut criu = criu_client(&opts.criu)?;
+    criu.set_pid(pid.as_raw());
+    criu.set_images_dir_fd(images.as_raw_fd());
+    criu.set_work_dir_fd(work.as_raw_fd());
+    criu.set_log_file("dump.log".to_string());
+    criu.set_log_level(4);
+    criu.set_root(meta.rootfs.to_string_lossy().into_owned());
+    criu.set_manage_cgroups(true);
+    criu.cgroups_mode(opts.cgroups_mode.clone());
+    criu.set_leave_running(opts.leave_running);
+    criu.set_tcp_established(opts.tcp_established);
+    criu.set_ext_unix_sk(opts.ext_unix_sk);
+    criu.set_shell_job(opts.shell_job);
+    criu.set_file_locks(opts.file_locks);
+    if let Some(parent) = &opts.parent_path {
+        criu.set_parent_img(parent.to_string_lossy().into_owned());
+    }
+    for (destination, _) in bind_mounts(&spec) {
+        let key = destination.to_string_lossy().into_owned();
+        criu.set_external_mount(key.clone(), key);
+    }
+    if let Some(netns) = joined_netns(&spec) {
+        criu.add_external(external_netns(&netns)?);
+    }
+    criu.dump().map_err(|err| {
+        criu_failure(
+            &format!("checkpoint of container {}", container.id),
+            err,
+            &work_path.join("dump.log"),
+        )
+    })?;
+
+    if !opts.leave_running {
+        // CRIU has killed the processes; what is left is a stopped container.
+        destroy(container, lock)
+            .with_context(|| format!("checkpointed, but cannot delete {}", container.id))?;
+    }
+    Ok(())
+}
+
+fn make_dir(path: &Path) -> Result<PathBuf> {
+    let path = absolute(path)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(path)
+}
+
+/// What the init's stdio pointed at (`pipe:[123]`, `/dev/null`, …), as runc's
+/// descriptors.json: restore hands the new caller's pipes in their place.
+fn record_descriptors(pid: i32, image_path: &Path) -> Result<()> {
+    let descriptors: Vec<String> = (0..3)
+        .map(|fd| {
+            fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    fs::write(
+        image_path.join(DESCRIPTORS_FILE),
+        serde_json::to_vec(&descriptors)?,
+    )
+    .with_context(|| format!("cannot write {}/{DESCRIPTORS_FILE}", image_path.display()))
+}
