@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SigSet;
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -76,25 +76,6 @@ impl ConsoleSocket {
         }
         bail!("the console message carried no file descriptor")
     }
-}
-
-/// Sends a pty master to a caller's `--console-socket`, as runc does (restore:
-/// CRIU hands runvz the master of the terminal it recreated).
-pub fn send_master(socket: &Path, master: OwnedFd) -> Result<()> {
-    let stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("cannot connect to console socket {}", socket.display()))?;
-    let name = b"/dev/ptmx";
-    let iov = [std::io::IoSlice::new(name)];
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        stream.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("cannot send the console to {}", socket.display()))?;
-    Ok(())
 }
 
 impl Drop for ConsoleSocket {

@@ -542,3 +542,49 @@ fn foreground_restore_waits_and_returns_the_exit_status() {
     // Like `run`, a foreground restore deletes the container when it exits.
     c.assert_no_leak();
 }
+
+#[test]
+fn a_terminal_container_is_refused_clearly_and_keeps_running() {
+    if !require_criu("checkpoint of a terminal container") {
+        return;
+    }
+    if runtime_is_runc() {
+        skip("runvz's own refusal of terminal containers");
+        return;
+    }
+    let mut c = Ctx::new("cktty", &["sleep", "1000"]);
+    c.bundle.terminal(true);
+    c.bundle.save();
+    let dir = TempDir::new("ck-console");
+    let img = dir.path().join("img");
+    let sock = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || receive_console(&listener));
+    let (code, log) = detached(
+        &c.rt,
+        &[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            c.bundle.path_str(),
+            &c.id,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{log}");
+    let _master = receiver.join().unwrap();
+    let pid = c.pid();
+    let out = c.cmd(&["checkpoint", "--image-path", img.to_str().unwrap(), &c.id]);
+    out.failed();
+    assert!(out.stderr.contains("it has a terminal"), "{out}");
+    assert!(
+        !img.exists(),
+        "a refused checkpoint made its image directory"
+    );
+    assert_eq!(c.status().as_deref(), Some("running"));
+    assert_eq!(c.pid(), pid);
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}

@@ -4,7 +4,6 @@
 //! `--console-socket` and, for `run` in the foreground, on the caller's terminal.
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,35 +88,6 @@ fn errors_reach_the_json_log() {
     }
 }
 
-/// Receives the pty master sent over a console socket (SCM_RIGHTS), as conmon and
-/// containerd's shim do.
-fn receive_fd(listener: &UnixListener) -> OwnedFd {
-    use std::os::fd::AsRawFd;
-    let (stream, _) = listener.accept().expect("console connection");
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut control = [0u8; 64];
-    // SAFETY: msghdr points at buffers that live for the whole call.
-    let fd = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, 0);
-        assert!(n >= 0, "recvmsg failed");
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no control message");
-        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int)
-    };
-    // SAFETY: the fd arrived by SCM_RIGHTS and is ours alone.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 #[test]
 fn console_socket_receives_a_working_pty() {
     let mut c = Ctx::new("cs", &["sh", "-c", "tty; stty size; echo from-the-pty"]);
@@ -126,7 +96,7 @@ fn console_socket_receives_a_working_pty() {
     let dir = TempDir::new("runvz-console");
     let sock = dir.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let receiver = std::thread::spawn(move || receive_console(&listener));
     c.cmd(&[
         "create",
         "--bundle",

@@ -56,7 +56,7 @@ pub struct RestoreArgs {
     /// path to the root of the bundle directory
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    /// path to an AF_UNIX socket for the console (terminal containers cannot be restored yet)
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
     /// detach from the container's process

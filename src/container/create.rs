@@ -73,7 +73,6 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
                     runvz_dir: &runvz_dir,
                     spec: &spec,
                     meta: &meta,
-                    console_socket: opts.console_socket.as_deref(),
                 };
                 crate::criu::restore(&target, restore)?;
             }

@@ -5,7 +5,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Spec;
 
 use super::{
@@ -41,6 +41,14 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
     let spec = Spec::load(container.runvz_dir.join("config.json"))
         .with_context(|| format!("cannot read container {}'s config", container.id))?;
 
+    if has_terminal(pid.as_raw()) {
+        // CRIU finds no master for the container's pty (the console socket's
+        // owner holds it, outside the container) and cannot dump it.
+        bail!(
+            "cannot checkpoint container {}: it has a terminal, whose pty master is held outside the container; runvz cannot checkpoint terminal containers yet",
+            container.id
+        );
+    }
     let image_path = make_dir(&opts.image_path)?;
     let work_path = match &opts.work_path {
         Some(path) => make_dir(path)?,
@@ -74,6 +82,7 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
     if let Some(netns) = joined_netns(&spec) {
         criu.add_external(external_netns(&netns)?);
     }
+
     criu.dump().map_err(|err| {
         criu_failure(
             &format!("checkpoint of container {}", container.id),
@@ -115,4 +124,12 @@ fn record_descriptors(pid: i32, image_path: &Path) -> Result<()> {
         serde_json::to_vec(&descriptors)?,
     )
     .with_context(|| format!("cannot write {}/{DESCRIPTORS_FILE}", image_path.display()))
+}
+
+/// Whether the init's stdio is a pty (a container with `terminal: true`).
+fn has_terminal(pid: i32) -> bool {
+    (0..3).any(|fd| {
+        fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            .is_ok_and(|link| link.starts_with("/dev/pts/"))
+    })
 }

@@ -51,7 +51,6 @@ pub struct Target<'a> {
     pub runvz_dir: &'a Path,
     pub spec: &'a Spec,
     pub meta: &'a Meta,
-    pub console_socket: Option<&'a Path>,
 }
 
 /// The init PID CRIU reports in its post-restore notification (the callback is
@@ -80,8 +79,11 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && target.console_socket.is_none() {
-        bail!("the container has a terminal: restore it with --console-socket");
+    if terminal {
+        bail!(
+            "cannot restore container {}: it has a terminal; runvz cannot checkpoint or restore terminal containers yet",
+            target.id
+        );
     }
     fs::create_dir_all(target.state_dir)
         .with_context(|| format!("cannot create {}", target.state_dir.display()))?;
@@ -252,10 +254,6 @@ fn helper(
             .map_err(|err| anyhow!("{err}"))?;
         inherited.push(fd);
     }
-    let terminal = target.console_socket.is_some();
-    if terminal {
-        criu.set_orphan_pts_master(true);
-    }
 
     criu.restore().map_err(|err| {
         criu_failure(
@@ -271,12 +269,6 @@ fn helper(
             "CRIU restored container {} but did not say its PID",
             target.id
         );
-    }
-    if let Some(socket) = target.console_socket {
-        let master = criu
-            .take_orphan_pts_master_fd()
-            .context("CRIU did not hand over the container's terminal")?;
-        crate::console::send_master(socket, master)?;
     }
     Ok(pid)
 }
