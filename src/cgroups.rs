@@ -9,6 +9,11 @@ use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, FreezerS
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// True on a pure cgroup v2 host (cgroup2 mounted on /sys/fs/cgroup itself).
+pub fn is_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 pub fn manager(cgroup_path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
     libcgroups::common::create_cgroup_manager(CgroupConfig {
         cgroup_path: cgroup_path.to_path_buf(),

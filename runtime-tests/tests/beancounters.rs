@@ -61,6 +61,169 @@ fn numproc_stops_forks_at_the_limit() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(failcnt > 0, "pids.events shows no refused fork: {events:?}");
+
+    // `runvz beancounters` reads the same failure back, in OpenVZ's table...
+    let table = c.cmd(&["beancounters", &c.id]);
+    table.ok();
+    report(&format!("runvz beancounters {}:\n{}", c.id, table.stdout));
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"Version: 2.5"), "{table}");
+    let header: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "uid", "resource", "held", "maxheld", "barrier", "limit", "failcnt"
+        ]
+    );
+    assert_eq!(
+        lines.len(),
+        2 + 25,
+        "one row per resource and dummy: {table}"
+    );
+    let first: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        first[0],
+        format!("{}:", c.id),
+        "the first row carries the id"
+    );
+    assert_eq!(first[1], "kmemsize");
+    let row: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.first() == Some(&"numproc"))
+        .expect("numproc row");
+    let num = |i: usize| row[i].parse::<u64>().unwrap_or_else(|_| panic!("{row:?}"));
+    let (held, maxheld, barrier, limit, fails) = (num(1), num(2), num(3), num(4), num(5));
+    assert_eq!((barrier, limit), (6, 6), "{row:?}");
+    assert!(held <= 6 && maxheld >= held, "{row:?}");
+    assert!(
+        fails >= failcnt,
+        "failcnt {fails} below the kernel's {failcnt}: {row:?}"
+    );
+
+    // ...and as JSON, with units and what is and is not enforced.
+    let json = c.cmd(&["beancounters", "--format", "json", &c.id]).json();
+    let rows = json[0]["beancounters"].as_array().expect("rows");
+    assert_eq!(rows.len(), 21);
+    let numproc = rows.iter().find(|r| r["resource"] == "numproc").unwrap();
+    assert_eq!(numproc["unit"], "count");
+    assert_eq!(numproc["enforced"], true);
+    assert!(numproc["failcnt"].as_u64().unwrap() >= failcnt);
+    assert_eq!(numproc["limit"], 6);
+    let numiptent = rows.iter().find(|r| r["resource"] == "numiptent").unwrap();
+    assert_eq!(numiptent["enforced"], false, "{numiptent}");
+    assert!(
+        numiptent["failcnt"].is_null(),
+        "a failcnt nobody measured: {numiptent}"
+    );
+    let physpages = rows.iter().find(|r| r["resource"] == "physpages").unwrap();
+    assert_eq!(physpages["unit"], "pages");
+    assert!(physpages["held"].as_u64().unwrap() > 0, "{physpages}");
+
+    // events --stats keeps runc's schema and adds the rows.
+    let event = c.cmd(&["events", "--stats", &c.id]).json();
+    assert!(event["data"]["pids"]["current"].is_u64(), "{event}");
+    assert_eq!(
+        event["data"]["beancounters"].as_array().map(Vec::len),
+        Some(21)
+    );
+}
+
+#[test]
+fn update_changes_beancounters_of_a_running_container() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("bcup", &["sleep", "1000"]);
+    c.bundle
+        .annotation("runvz.ubc.numproc", "4")
+        .annotation("runvz.ubc.numfile", "64:128")
+        .annotation("runvz.ubc.shmpages", "256");
+    c.bundle.save();
+    c.run_detached();
+    let forks = "for i in 1 2 3 4; do sleep 100 & done; wait";
+    let before = c.cmd(&["exec", "-d", &c.id, "sh", "-c", forks]);
+    let _ = before;
+    std::thread::sleep(Duration::from_millis(500));
+    let cg = c.cgroup();
+    assert!(
+        cg.pids_current() <= 4,
+        "numproc 4 let more in: {}",
+        cg.pids_current()
+    );
+    let out = c.cmd(&["exec", &c.id, "true"]);
+    out.failed();
+
+    // Raise it live: the next fork goes through.
+    c.cmd(&[
+        "update",
+        "--numproc",
+        "50:50",
+        "--numfile",
+        "100:128",
+        "--shmpages",
+        "1M",
+        &c.id,
+    ])
+    .ok();
+    assert_eq!(cg.read("pids", "pids.max").as_deref(), Some("50"));
+    c.cmd(&["exec", &c.id, "true"]).ok();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", c.pid())).unwrap();
+    let nofile: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &nofile[3..5],
+        ["100", "128"],
+        "init's NOFILE after update: {limits}"
+    );
+    let mounts = c.cmd(&["exec", &c.id, "cat", "/proc/mounts"]);
+    mounts.ok();
+    let shm = mounts
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("/dev/shm"))
+        .unwrap_or_else(|| panic!("no /dev/shm: {mounts}"));
+    assert!(
+        shm.contains("size=1024k"),
+        "/dev/shm not remounted to 1M: {shm}"
+    );
+
+    // The new bounds are what `beancounters` reports.
+    let json = c.cmd(&["beancounters", "--format", "json", &c.id]).json();
+    let row = |name: &str| {
+        json[0]["beancounters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            row("numproc")["barrier"].as_u64(),
+            row("numproc")["limit"].as_u64()
+        ),
+        (Some(50), Some(50))
+    );
+    assert_eq!(
+        (
+            row("numfile")["barrier"].as_u64(),
+            row("numfile")["limit"].as_u64()
+        ),
+        (Some(100), Some(128))
+    );
+    assert_eq!(row("shmpages")["limit"].as_u64(), Some(256));
+
+    // A bad bound is refused and changes nothing.
+    let out = c.cmd(&["update", "--numproc", "60:50", &c.id]);
+    out.failed();
+    assert!(out.stderr.contains("numproc"), "{out}");
+    assert_eq!(cg.read("pids", "pids.max").as_deref(), Some("50"));
 }
 
 #[test]
@@ -232,7 +395,12 @@ fn cpuunits_and_cpulimit_reach_the_cpu_controller() {
     c.bundle.save();
     c.run_detached();
     let cg = c.cgroup();
-    cg.assert(&Setting::CpuShares(Some(2048)));
+    if cgroup_v2() {
+        // OpenVZ's v2 mapping: weight = cpuunits / 10.
+        assert_eq!(cg.read("cpu", "cpu.weight").as_deref(), Some("200"));
+    } else {
+        cg.assert(&Setting::CpuShares(Some(2048)));
+    }
     cg.assert(&Setting::CpuMax {
         quota: Some(50_000),
         period: 100_000,

@@ -3,9 +3,12 @@
 //!
 //! `params` is the parameter table, `settings` reads them from `runvz.*`
 //! annotations, `spec` maps them onto what the OCI spec can express (cgroup
-//! resources, rlimits, mount options) before the container is built.
+//! resources, rlimits, mount options) before the container is built, `report`
+//! reads held/maxheld/failcnt back from the kernel.
 
+pub mod live;
 pub mod params;
+pub mod report;
 pub mod settings;
 pub mod spec;
 

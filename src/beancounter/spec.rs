@@ -21,6 +21,9 @@ pub fn mechanism(param: Param) -> Option<&'static str> {
         Param::Privvmpages => "RLIMIT_AS",
         Param::Numpty => "devpts max=",
         Param::Shmpages => "/dev/shm size=",
+        Param::Vmguarpages if crate::cgroups::is_v2() => "cgroup memory.low (barrier)",
+        Param::Vmguarpages => "cgroup memory soft limit (barrier, unless physpages sets one)",
+        Param::Oomguarpages if crate::cgroups::is_v2() => "cgroup memory.min (barrier)",
         _ => return None,
     })
 }
@@ -42,6 +45,25 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
         if b.barrier > 0 && b.barrier < b.limit {
             memory["reservation"] = json!(bytes(b.barrier));
         }
+    }
+    // Guarantees: vmguarpages is protected from reclaim, oomguarpages even
+    // from the OOM killer's reclaim (memory.min exists on v2 only).
+    if let Some(b) = ubc
+        .get(&Param::Vmguarpages)
+        .filter(|b| b.barrier > 0 && limited(b))
+    {
+        if crate::cgroups::is_v2() {
+            unified(spec)["memory.low"] = json!(bytes(b.barrier).to_string());
+        } else if resources(spec)["memory"]["reservation"].is_null() {
+            resources(spec)["memory"]["reservation"] = json!(bytes(b.barrier));
+        }
+    }
+    if let Some(b) = ubc
+        .get(&Param::Oomguarpages)
+        .filter(|b| b.barrier > 0 && limited(b))
+        && crate::cgroups::is_v2()
+    {
+        unified(spec)["memory.min"] = json!(bytes(b.barrier).to_string());
     }
     if let Some(b) = ubc.get(&Param::Swappages).filter(|b| limited(b)) {
         // OCI's memory.swap is memory + swap, so it needs a memory limit.
@@ -82,7 +104,13 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
     }
 
     if let Some(units) = settings.cpuunits {
-        resources(spec)["cpu"]["shares"] = json!(units * 1024 / 1000);
+        if crate::cgroups::is_v2() {
+            // OpenVZ's v2 mapping keeps the ratios of cpuunits exactly (1000 →
+            // 100); the shares→weight conversion libcgroups applies would not.
+            unified(spec)["cpu.weight"] = json!((units / 10).clamp(1, 10_000).to_string());
+        } else {
+            resources(spec)["cpu"]["shares"] = json!(units * 1024 / 1000);
+        }
     }
     if let Some(percent) = settings.cpulimit.filter(|p| *p > 0) {
         resources(spec)["cpu"]["period"] = json!(100_000);
@@ -100,6 +128,14 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
         });
     }
     Ok(())
+}
+
+fn unified(spec: &mut Value) -> &mut Value {
+    let resources = resources(spec);
+    if !resources["unified"].is_object() {
+        resources["unified"] = json!({});
+    }
+    &mut resources["unified"]
 }
 
 fn resources(spec: &mut Value) -> &mut Value {

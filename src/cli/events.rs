@@ -1,5 +1,6 @@
 //! `runvz events ID`: statistics in runc's schema, once (`--stats`) or every
-//! `--interval` until the container stops.
+//! `--interval` until the container stops; `data.beancounters` carries the
+//! beancounter rows (as `runvz beancounters --format json`).
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use libcgroups::common::CgroupManager;
 
+use crate::beancounter::report;
 use crate::cgroups;
 use crate::container::{Status, Store};
 use crate::stats::runc_stats;
@@ -36,7 +38,10 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
         let stats = manager
             .stats()
             .context("cannot read the container's statistics")?;
-        let event = serde_json::json!({"type": "stats", "id": args.id, "data": runc_stats(&stats)});
+        let mut data = runc_stats(&stats);
+        // runc's schema plus one field: callers decoding runc's ignore it.
+        data["beancounters"] = serde_json::to_value(report::collect(&container)?)?;
+        let event = serde_json::json!({"type": "stats", "id": args.id, "data": data});
         println!("{event}");
         if args.stats {
             return Ok(());

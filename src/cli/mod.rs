@@ -2,6 +2,7 @@
 //! Each module parses its flags (clap) and calls into `container`, `cgroups`,
 //! `console` and `stats`; nothing else lives here.
 
+mod beancounters;
 mod checkpoint;
 mod create;
 mod delete;
@@ -111,6 +112,8 @@ pub enum Command {
     Checkpoint(checkpoint::CheckpointArgs),
     /// restore a container from a previous checkpoint
     Restore(checkpoint::RestoreArgs),
+    /// show containers' beancounters (OpenVZ's /proc/user_beancounters)
+    Beancounters(beancounters::BeancountersArgs),
     /// hooks runvz adds to containers itself
     #[command(hide = true)]
     InternalHook(internal_hook::InternalHookArgs),
@@ -168,6 +171,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Features(args) => features::run(args).map(|_| 0),
         Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
+        Command::Beancounters(args) => beancounters::run(&store()?, args).map(|_| 0),
         Command::InternalHook(args) => internal_hook::run(args).map(|_| 0),
     }
 }

@@ -1,5 +1,6 @@
 //! `runvz update`: change a running container's resources, from runc's flags or
-//! from a LinuxResources JSON (`--resources FILE`, `-` for stdin).
+//! from a LinuxResources JSON (`--resources FILE`, `-` for stdin), and its
+//! beancounters with one flag per parameter (`--numproc 500:500`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -9,8 +10,12 @@ use clap::Args;
 use libcgroups::common::{CgroupManager, ControllerOpt};
 use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
+use std::collections::HashMap;
+
+use crate::beancounter::params::ALL;
+use crate::beancounter::{Settings, live, report};
 use crate::cgroups;
-use crate::container::{Status, Store};
+use crate::container::{Container, Status, Store};
 use crate::units::parse_bytes;
 
 #[derive(Args, Debug)]
@@ -66,6 +71,8 @@ pub struct UpdateArgs {
     /// the string of Intel RDT/MBA memory bandwidth schema
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
+    #[command(flatten)]
+    pub beancounters: BeancounterFlags,
     /// the container's ID
     pub id: String,
 }
@@ -77,6 +84,12 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
         "update",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
+    if !args.beancounters.values.is_empty() {
+        update_beancounters(&container, &args.beancounters.values)?;
+    }
+    if !runc_flags_given(&args) {
+        return Ok(());
+    }
     let path = container
         .cgroup_path()
         .context("container has no cgroup recorded")?;
@@ -97,6 +110,160 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
             freezer_state: None,
         })
         .with_context(|| format!("cannot update the resources of container {}", args.id))
+}
+
+/// OpenVZ's knobs as `update` flags, one per parameter as `vzctl set` named them
+/// (`--numproc 500:500`, `--physpages 0:1G`, `--cpuunits 2000`); each becomes
+/// the `runvz.*` annotation of the same name.
+#[derive(Debug, Default)]
+pub struct BeancounterFlags {
+    /// (annotation key, value)
+    pub values: Vec<(String, String)>,
+}
+
+const KNOBS: [&str; 4] = ["cpuunits", "cpulimit", "cpus", "ioprio"];
+
+impl clap::FromArgMatches for BeancounterFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut values = Vec::new();
+        for param in ALL {
+            if let Some(v) = matches.get_one::<String>(param.name()) {
+                values.push((format!("runvz.ubc.{}", param.name()), v.clone()));
+            }
+        }
+        for knob in KNOBS {
+            if let Some(v) = matches.get_one::<String>(knob) {
+                values.push((format!("runvz.{knob}"), v.clone()));
+            }
+        }
+        Ok(Self { values })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for BeancounterFlags {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for param in ALL {
+            cmd = cmd.arg(
+                clap::Arg::new(param.name())
+                    .long(param.name())
+                    .value_name("BARRIER[:LIMIT]")
+                    .help(format!(
+                        "beancounter {} ({})",
+                        param.name(),
+                        param.unit().name()
+                    )),
+            );
+        }
+        for knob in KNOBS {
+            cmd = cmd.arg(
+                clap::Arg::new(knob)
+                    .long(knob)
+                    .value_name("N")
+                    .help(format!("OpenVZ's {knob}")),
+            );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// Applies changed beancounters to the running container and records them, so
+/// `beancounters` shows the new bounds.
+fn update_beancounters(container: &Container, values: &[(String, String)]) -> Result<()> {
+    let changed: HashMap<String, String> = values.iter().cloned().collect();
+    let mut annotations = report::annotations(container)?;
+    annotations.extend(changed.clone());
+    let settings = Settings::from_annotations(&annotations, "update")?;
+    let changes = live::plan(&settings, &changed, "update")?;
+    let path = container
+        .cgroup_path()
+        .context("container has no cgroup recorded")?;
+    let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+    // rlimits first: the step most likely refused (raising a hard limit needs
+    // CAP_SYS_RESOURCE), and then nothing else has changed yet.
+    live::set_rlimits(&cgroups::pids(&manager), &changes.rlimits)?;
+    if let Some(init) = container.live_pid() {
+        live::remount_in_container(init, &changes.remounts)?;
+    }
+    let resources = only_touched(&changes.resources, &changed);
+    manager
+        .apply(&ControllerOpt {
+            resources: &resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .with_context(|| {
+            format!(
+                "cannot update the beancounters of container {}",
+                container.id
+            )
+        })?;
+    report::save_overrides(&container.runvz_dir, &changed)
+}
+
+/// The parts of the worked-out resources the changed knobs own, so an update of
+/// numproc does not also reset a memory limit set with `update --memory`.
+fn only_touched(all: &LinuxResources, changed: &HashMap<String, String>) -> LinuxResources {
+    let touched = |names: &[&str]| {
+        names.iter().any(|n| {
+            changed.contains_key(&format!("runvz.ubc.{n}"))
+                || changed.contains_key(&format!("runvz.{n}"))
+        })
+    };
+    let memory = touched(&["physpages", "swappages", "vmguarpages", "oomguarpages"]);
+    let cpu = touched(&["cpuunits", "cpulimit", "cpus"]);
+    let mut out = LinuxResources::default();
+    if touched(&["numproc"]) {
+        out.set_pids(all.pids().clone());
+    }
+    if memory {
+        out.set_memory(*all.memory());
+    }
+    if cpu {
+        out.set_cpu(all.cpu().clone());
+    }
+    if let Some(unified) = all.unified() {
+        let kept: HashMap<String, String> = unified
+            .iter()
+            .filter(|(k, _)| (memory && k.starts_with("memory.")) || (cpu && k.starts_with("cpu.")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            out.set_unified(Some(kept));
+        }
+    }
+    out
+}
+
+/// Whether any of runc's own update flags (or --resources) was given.
+fn runc_flags_given(args: &UpdateArgs) -> bool {
+    args.beancounters.values.is_empty()
+        || args.resources.is_some()
+        || args.blkio_weight.is_some()
+        || args.cpu_period.is_some()
+        || args.cpu_quota.is_some()
+        || args.cpu_share.is_some()
+        || args.cpu_rt_period.is_some()
+        || args.cpu_rt_runtime.is_some()
+        || args.cpuset_cpus.is_some()
+        || args.cpuset_mems.is_some()
+        || args.kernel_memory.is_some()
+        || args.kernel_memory_tcp.is_some()
+        || args.memory.is_some()
+        || args.memory_reservation.is_some()
+        || args.memory_swap.is_some()
+        || args.pids_limit.is_some()
+        || args.l3_cache_schema.is_some()
+        || args.mem_bw_schema.is_some()
 }
 
 fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {

@@ -1,0 +1,184 @@
+//! Changing a running container's beancounters (`runvz update --numproc …`):
+//! cgroup-backed bounds through the cgroup, rlimit-backed ones with prlimit on
+//! every process of the container, and mount-backed ones (numpty, shmpages) by
+//! remounting inside the container's mount namespace.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use libcontainer::oci_spec::runtime::LinuxResources;
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use super::params::Param;
+use super::settings::Settings;
+
+/// What applying new settings takes: cgroup resources, rlimits, remounts.
+pub struct Changes {
+    pub resources: LinuxResources,
+    /// (RLIMIT_*, soft, hard)
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
+    /// (mount point, mount flags, options)
+    pub remounts: Vec<(&'static str, nix::mount::MsFlags, String)>,
+}
+
+/// Works out the changes for the parameters in `changed` (annotation keys),
+/// with `settings` the complete settings after the change.
+pub fn plan(
+    settings: &Settings,
+    changed: &HashMap<String, String>,
+    where_: &str,
+) -> Result<Changes> {
+    // The same mapping as at create, onto an empty spec.
+    let mut spec = json!({"linux": {}, "process": {}, "mounts": []});
+    super::spec::apply(settings, &mut spec, where_)?;
+    let resources: LinuxResources = serde_json::from_value(
+        spec["linux"]
+            .get("resources")
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+    )?;
+    let touched = |param: Param| changed.contains_key(&format!("runvz.ubc.{}", param.name()));
+
+    let mut rlimits = Vec::new();
+    for (param, name, resource) in [
+        (Param::Numfile, "RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+        (Param::Lockedpages, "RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+        (
+            Param::Numsiginfo,
+            "RLIMIT_SIGPENDING",
+            libc::RLIMIT_SIGPENDING,
+        ),
+        (Param::Privvmpages, "RLIMIT_AS", libc::RLIMIT_AS),
+    ] {
+        if !touched(param) {
+            continue;
+        }
+        let entry = spec["process"]["rlimits"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["type"] == name))
+            .ok_or_else(|| anyhow!("{where_}: no {name} worked out for {}", param.name()))?;
+        let value = |key: &str| entry[key].as_u64().unwrap_or(u64::MAX);
+        rlimits.push((resource, value("soft"), value("hard")));
+    }
+
+    use nix::mount::MsFlags;
+    let mut remounts = Vec::new();
+    if touched(Param::Numpty) {
+        let max = mount_option(&spec, "/dev/pts", "max").ok_or_else(|| {
+            anyhow!("{where_}: numpty cannot be made unlimited on a running container")
+        })?;
+        remounts.push((
+            "/dev/pts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            format!("max={max}"),
+        ));
+    }
+    if touched(Param::Shmpages) {
+        let size = mount_option(&spec, "/dev/shm", "size").unwrap_or_else(|| {
+            // Unlimited: tmpfs takes 0 as "no limit".
+            "0".to_string()
+        });
+        remounts.push((
+            "/dev/shm",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            format!("size={size}"),
+        ));
+    }
+    Ok(Changes {
+        resources,
+        rlimits,
+        remounts,
+    })
+}
+
+fn mount_option(spec: &Value, destination: &str, key: &str) -> Option<String> {
+    spec["mounts"]
+        .as_array()?
+        .iter()
+        .find(|m| m["destination"] == destination)?["options"]
+        .as_array()?
+        .iter()
+        .filter_map(|o| o.as_str()?.strip_prefix(&format!("{key}=")))
+        .map(str::to_string)
+        .next_back()
+}
+
+/// Sets the rlimits on every process of the container.
+pub fn set_rlimits(pids: &[Pid], rlimits: &[(libc::__rlimit_resource_t, u64, u64)]) -> Result<()> {
+    for pid in pids {
+        for &(resource, soft, hard) in rlimits {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: prlimit reads the struct we pass and writes nothing back (NULL).
+            if unsafe { libc::prlimit(pid.as_raw(), resource, &limit, std::ptr::null_mut()) } != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::ESRCH) {
+                    continue; // exited meanwhile
+                }
+                if err.raw_os_error() == Some(libc::EPERM) {
+                    bail!(
+                        "cannot raise the hard limit of process {pid} from {} to {hard}: that needs CAP_SYS_RESOURCE, which runvz does not have here",
+                        current_hard(*pid, resource).map_or("?".to_string(), |h| h.to_string())
+                    );
+                }
+                return Err(err).with_context(|| format!("cannot set the rlimit of process {pid}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn current_hard(pid: Pid, resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit with a NULL new limit only writes the old one into `old`.
+    (unsafe { libc::prlimit(pid.as_raw(), resource, std::ptr::null(), &mut old) } == 0)
+        .then_some(old.rlim_max)
+}
+
+/// Remounts inside the container's mount namespace, from a forked child (a
+/// multi-threaded or already-placed process cannot switch namespaces safely).
+pub fn remount_in_container(
+    init: Pid,
+    remounts: &[(&'static str, nix::mount::MsFlags, String)],
+) -> Result<()> {
+    if remounts.is_empty() {
+        return Ok(());
+    }
+    let ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
+        .context("cannot open the container's mount namespace")?;
+    // SAFETY: runvz is single-threaded; the child only makes syscalls and exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            let ok = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).is_ok()
+                && remounts.iter().all(|(target, flags, data)| {
+                    nix::mount::mount(
+                        None::<&str>,
+                        *target,
+                        None::<&str>,
+                        nix::mount::MsFlags::MS_REMOUNT | *flags,
+                        Some(data.as_str()),
+                    )
+                    .is_ok()
+                });
+            // SAFETY: _exit ends the child without running the parent's cleanup.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => match nix::sys::wait::waitpid(child, None)? {
+            nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+            _ => bail!(
+                "cannot remount {} inside the container",
+                remounts
+                    .iter()
+                    .map(|r| r.0)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        },
+    }
+}

@@ -1,0 +1,56 @@
+//! `runvz beancounters [ID...]`: the containers' beancounters as OpenVZ's
+//! `/proc/user_beancounters` (`Version: 2.5`), or `--format json` with units,
+//! whether each bound is enforced, and where maxheld comes from.
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use crate::beancounter::report;
+use crate::container::Store;
+
+#[derive(Args, Debug)]
+pub struct BeancountersArgs {
+    /// output format: table (OpenVZ's) or json
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// the containers to show (default: all)
+    pub ids: Vec<String>,
+}
+
+pub fn run(store: &Store, args: BeancountersArgs) -> Result<()> {
+    let ids = if args.ids.is_empty() {
+        store.ids()?
+    } else {
+        args.ids
+    };
+    let mut reports = Vec::new();
+    for id in ids {
+        let container = store.load(&id)?;
+        let rows = report::collect(&container)?;
+        reports.push((container, rows));
+    }
+    if args.format == "json" {
+        let mut all = Vec::new();
+        for (container, rows) in &reports {
+            let settings = report::settings(container)?;
+            all.push(json!({
+                "id": container.id,
+                "status": container.status.as_str(),
+                "beancounters": rows,
+                "cpuunits": settings.cpuunits,
+                "cpulimit": settings.cpulimit,
+                "cpus": settings.cpus,
+                "ioprio": settings.ioprio,
+            }));
+        }
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        let table: Vec<_> = reports
+            .into_iter()
+            .map(|(container, rows)| (container.id, rows))
+            .collect();
+        print!("{}", report::format_table(&table));
+    }
+    Ok(())
+}
