@@ -341,6 +341,25 @@ impl Cgroup {
             .map(|s| s.trim().to_string())
     }
 
+    /// CPU time the cgroup has used, in microseconds (v1 cpuacct.usage, v2
+    /// cpu.stat usage_usec).
+    pub fn cpu_usage_usec(&self) -> u64 {
+        if self.version == CgroupVersion::V2 {
+            self.read("cpu", "cpu.stat")
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("usage_usec "))
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or_else(|| panic!("no usage_usec in {}'s cpu.stat", self.path))
+        } else {
+            self.read("cpuacct", "cpuacct.usage")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|ns| ns / 1000)
+                .unwrap_or_else(|| panic!("no cpuacct.usage for {}", self.path))
+        }
+    }
+
     /// Where `setting` differs from what this version must show: one message
     /// per wrong or unreadable file (empty when all match).
     pub fn check(&self, setting: &Setting) -> Vec<String> {

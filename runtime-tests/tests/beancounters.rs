@@ -407,6 +407,89 @@ fn cpuunits_and_cpulimit_reach_the_cpu_controller() {
     });
 }
 
+const BUSY_LOOP: &str = "while :; do :; done";
+
+/// OpenVZ's promise for cpuunits: busy containers share a CPU in proportion.
+/// Two busy loops pinned to CPU 0 (runvz.cpus=1), 1000 vs 4000 units.
+#[test]
+fn cpuunits_share_one_cpu_in_proportion() {
+    if skip_for_runc() {
+        return;
+    }
+    let make = |prefix: &str, units: &str| {
+        let mut c = Ctx::new(prefix, &["sh", "-c", BUSY_LOOP]);
+        c.bundle
+            .annotation("runvz.cpuunits", units)
+            .annotation("runvz.cpus", "1");
+        c.bundle.save();
+        c.run_detached();
+        c
+    };
+    let small = make("cu1k", "1000");
+    let big = make("cu4k", "4000");
+    std::thread::sleep(Duration::from_millis(500));
+    let (s0, b0) = (
+        small.cgroup().cpu_usage_usec(),
+        big.cgroup().cpu_usage_usec(),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let (s1, b1) = (
+        small.cgroup().cpu_usage_usec(),
+        big.cgroup().cpu_usage_usec(),
+    );
+    let (s, b) = ((s1 - s0) as f64, (b1 - b0) as f64);
+    assert!(s > 0.0, "the 1000-unit container got no CPU at all");
+    let ratio = b / s;
+    report(&format!(
+        "cpuunits 4000 vs 1000 on one CPU over 4 s: {:.0} ms vs {:.0} ms, ratio {ratio:.2}",
+        b / 1000.0,
+        s / 1000.0
+    ));
+    assert!(
+        (2.5..=6.0).contains(&ratio),
+        "CPU time ratio {ratio:.2}, expected about 4"
+    );
+    for c in [&small, &big] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+}
+
+/// cpulimit 50 caps a busy loop near half a CPU.
+#[test]
+fn cpulimit_caps_a_busy_loop_near_half_a_cpu() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("cl50", &["sh", "-c", BUSY_LOOP]);
+    c.bundle.annotation("runvz.cpulimit", "50");
+    c.bundle.save();
+    c.run_detached();
+    std::thread::sleep(Duration::from_millis(500));
+    let cg = c.cgroup();
+    let (u0, t0) = (cg.cpu_usage_usec(), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let (u1, wall) = (cg.cpu_usage_usec(), t0.elapsed());
+    let share = (u1 - u0) as f64 / wall.as_micros() as f64;
+    report(&format!(
+        "cpulimit 50: a busy loop used {:.0}% of a CPU over {wall:?}",
+        share * 100.0
+    ));
+    // Above: the cap (plus one period's slack); below: it did run.
+    assert!(
+        share <= 0.56,
+        "cpulimit 50 let it use {:.0}% of a CPU",
+        share * 100.0
+    );
+    assert!(
+        share >= 0.25,
+        "the capped loop hardly ran: {:.0}%",
+        share * 100.0
+    );
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
 /// Each bad value is one clear error naming the key, and nothing is left behind.
 #[test]
 fn bad_beancounter_values_are_refused_before_anything_is_created() {
@@ -439,4 +522,116 @@ fn bad_beancounter_values_are_refused_before_anything_is_created() {
         );
         c.assert_no_leak();
     }
+}
+
+/// iolimit throttles the container's disk writes (direct I/O, so the page
+/// cache cannot hide it), measured against the same write unthrottled.
+#[test]
+fn iolimit_throttles_disk_writes() {
+    if skip_for_runc() {
+        return;
+    }
+    let features = Runtime::new().cmd(&["features"]).json();
+    let how = features["annotations"]["runvz.iolimit"]
+        .as_str()
+        .unwrap_or("missing")
+        .to_string();
+    if !how.starts_with("enforced") {
+        skip(&format!("iolimit on this host: {how}"));
+        return;
+    }
+    let data = TempDir::new("iolimit");
+    if std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(data.path()).unwrap()) >> 8 == 0 {
+        skip("iolimit: the test directory is not on a disk (tmpfs?)");
+        return;
+    }
+    let write = |prefix: &str, iolimit: Option<&str>| {
+        let mut c = Ctx::new(
+            prefix,
+            &[
+                "dd",
+                "if=/dev/zero",
+                "of=/data/f",
+                "bs=256k",
+                "count=24",
+                "oflag=direct",
+            ],
+        );
+        if let Some(limit) = iolimit {
+            c.bundle.annotation("runvz.iolimit", limit);
+        }
+        c.bundle.add_mount(serde_json::json!({
+            "destination": "/data", "type": "bind",
+            "source": data.path().to_str().unwrap(), "options": ["rbind", "rw"]
+        }));
+        c.bundle.save();
+        let out = c.run_fg(None, Duration::from_secs(60));
+        assert_eq!(out.code, 0, "dd failed: {out}");
+        c.assert_no_leak();
+        out.elapsed
+    };
+    let free = write("iofree", None);
+    if free > Duration::from_millis(1500) {
+        skip(&format!(
+            "iolimit: 6 MiB unthrottled took {free:?}; the disk is too slow to tell"
+        ));
+        return;
+    }
+    let throttled = write("io2m", Some("2M"));
+    report(&format!(
+        "6 MiB direct write: {free:?} unthrottled, {throttled:?} with iolimit 2M ({how})"
+    ));
+    assert!(
+        throttled >= Duration::from_millis(2400),
+        "iolimit 2M let 6 MiB through in {throttled:?}"
+    );
+}
+
+/// ioprio becomes a block-I/O weight where the host has one; where it has none,
+/// the container still runs and the report says the knob is not enforced and why.
+#[test]
+fn ioprio_sets_the_io_weight_or_says_why_not() {
+    if skip_for_runc() {
+        return;
+    }
+    let start = |prefix: &str, prio: &str| {
+        let mut c = Ctx::new(prefix, &["sleep", "100"]);
+        c.bundle.annotation("runvz.ioprio", prio);
+        c.bundle.save();
+        c.run_detached();
+        c
+    };
+    let low = start("iop0", "0");
+    let json = low
+        .cmd(&["beancounters", "--format", "json", &low.id])
+        .json();
+    let knob = &json[0]["knobs"]["ioprio"];
+    assert_eq!(knob["value"], 0, "{knob}");
+    if knob["enforced"] == false {
+        let why = knob["mechanism"].as_str().unwrap_or("");
+        assert!(why.starts_with("not enforced: "), "{knob}");
+        skip(&format!("ioprio on this host: {why}"));
+        return;
+    }
+    let high = start("iop7", "7");
+    let weight = |c: &Ctx| -> u64 {
+        let cg = c.cgroup();
+        let text = cg
+            .read("blkio", "io.bfq.weight")
+            .or_else(|| cg.read("blkio", "io.weight"))
+            .or_else(|| cg.read("blkio", "blkio.weight"))
+            .or_else(|| cg.read("blkio", "blkio.bfq.weight"))
+            .expect("no weight file");
+        // "default 100" (v2) or "100" (v1)
+        text.split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("weight {text:?}"))
+    };
+    let (w0, w7) = (weight(&low), weight(&high));
+    report(&format!("ioprio 0 → weight {w0}, ioprio 7 → weight {w7}"));
+    assert!(
+        w7 > w0 * 3 / 2,
+        "ioprio 7 ({w7}) not well above ioprio 0 ({w0})"
+    );
 }

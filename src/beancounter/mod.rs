@@ -6,6 +6,7 @@
 //! resources, rlimits, mount options) before the container is built, `report`
 //! reads held/maxheld/failcnt back from the kernel.
 
+pub mod io;
 pub mod live;
 pub mod params;
 pub mod report;

@@ -27,6 +27,10 @@ pub struct Settings {
     pub cpus: Option<u64>,
     /// I/O priority 0…7 (default 4).
     pub ioprio: Option<u8>,
+    /// Disk bandwidth, bytes per second (0: unlimited).
+    pub iolimit: Option<u64>,
+    /// Disk operations per second (0: unlimited).
+    pub iopslimit: Option<u64>,
 }
 
 /// The annotation prefix runvz owns.
@@ -35,14 +39,12 @@ const UBC_PREFIX: &str = "runvz.ubc.";
 
 /// Keys other issues' features read; accepted here so a config carrying them is
 /// not refused, and checked by the code that uses them.
-const OTHER_KEYS: [&str; 8] = [
+const OTHER_KEYS: [&str; 6] = [
     "runvz.system",
     "runvz.userns",
     "runvz.haltsignal",
     "runvz.diskspace",
     "runvz.diskinodes",
-    "runvz.iolimit",
-    "runvz.iopslimit",
     "runvz.cpumask",
 ];
 
@@ -79,6 +81,12 @@ impl Settings {
                 "runvz.cpus" => settings.cpus = Some(parse_ranged(value, 1, 4096).map_err(fail)?),
                 "runvz.ioprio" => {
                     settings.ioprio = Some(parse_ranged(value, 0, 7).map_err(fail)? as u8)
+                }
+                "runvz.iolimit" => {
+                    settings.iolimit = Some(parse_value(value, Unit::Bytes).map_err(fail)?)
+                }
+                "runvz.iopslimit" => {
+                    settings.iopslimit = Some(parse_value(value, Unit::Count).map_err(fail)?)
                 }
                 k if OTHER_KEYS.contains(&k) => {}
                 _ => return Err(fail("unknown runvz annotation".to_string())),

@@ -116,6 +116,42 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
         resources(spec)["cpu"]["period"] = json!(100_000);
         resources(spec)["cpu"]["quota"] = json!(percent * 1000);
     }
+    if let Some(prio) = settings.ioprio
+        && super::io::weight_support().is_ok()
+    {
+        let weight = super::io::IOPRIO_WEIGHTS[prio as usize];
+        if crate::cgroups::is_v2() {
+            // Written as is (io.weight takes 1…10000): libcgroups 0.7 converts a
+            // blockIO weight for io.weight in u16 arithmetic, which overflows.
+            unified(spec)["io.weight"] = json!(format!("default {weight}"));
+        } else {
+            resources(spec)["blockIO"]["weight"] = json!(weight);
+        }
+    }
+    for (value, read, write) in [
+        (
+            settings.iolimit,
+            "throttleReadBpsDevice",
+            "throttleWriteBpsDevice",
+        ),
+        (
+            settings.iopslimit,
+            "throttleReadIOPSDevice",
+            "throttleWriteIOPSDevice",
+        ),
+    ] {
+        let Some(rate) = value.filter(|r| *r > 0 && *r != UNLIMITED) else {
+            continue;
+        };
+        let devices: Vec<Value> = super::io::disks()
+            .into_iter()
+            .map(|(major, minor, _)| json!({"major": major, "minor": minor, "rate": rate}))
+            .collect();
+        if !devices.is_empty() {
+            resources(spec)["blockIO"][read] = json!(devices);
+            resources(spec)["blockIO"][write] = json!(devices);
+        }
+    }
     if let Some(cpus) = settings.cpus {
         let online = std::thread::available_parallelism()
             .map(|n| n.get() as u64)

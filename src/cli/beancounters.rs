@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use crate::beancounter::report;
+use crate::beancounter::{io, report};
 use crate::container::Store;
 
 #[derive(Args, Debug)]
@@ -34,14 +34,31 @@ pub fn run(store: &Store, args: BeancountersArgs) -> Result<()> {
         let mut all = Vec::new();
         for (container, rows) in &reports {
             let settings = report::settings(container)?;
+            let values = [
+                ("runvz.cpuunits", settings.cpuunits),
+                ("runvz.cpulimit", settings.cpulimit),
+                ("runvz.cpus", settings.cpus),
+                ("runvz.ioprio", settings.ioprio.map(u64::from)),
+                ("runvz.iolimit", settings.iolimit),
+                ("runvz.iopslimit", settings.iopslimit),
+            ];
+            let mut knobs = serde_json::Map::new();
+            for (key, support) in io::knob_support() {
+                let value = values.iter().find(|v| v.0 == key).and_then(|v| v.1);
+                knobs.insert(
+                    key.trim_start_matches("runvz.").to_string(),
+                    json!({
+                        "value": value,
+                        "enforced": support.is_ok(),
+                        "mechanism": support.unwrap_or_else(|why| format!("not enforced: {why}")),
+                    }),
+                );
+            }
             all.push(json!({
                 "id": container.id,
                 "status": container.status.as_str(),
                 "beancounters": rows,
-                "cpuunits": settings.cpuunits,
-                "cpulimit": settings.cpulimit,
-                "cpus": settings.cpus,
-                "ioprio": settings.ioprio,
+                "knobs": knobs,
             }));
         }
         println!("{}", serde_json::to_string_pretty(&all)?);

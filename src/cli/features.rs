@@ -31,6 +31,13 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
         };
         annotations.insert(format!("runvz.ubc.{}", param.name()), json!(how));
     }
+    for (key, support) in beancounter::io::knob_support() {
+        let how = match support {
+            Ok(mechanism) => format!("enforced by {mechanism}"),
+            Err(why) => format!("not enforced: {why}"),
+        };
+        annotations.insert(key.into(), json!(how));
+    }
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::SPEC_VERSION,

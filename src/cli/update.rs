@@ -121,7 +121,14 @@ pub struct BeancounterFlags {
     pub values: Vec<(String, String)>,
 }
 
-const KNOBS: [&str; 4] = ["cpuunits", "cpulimit", "cpus", "ioprio"];
+const KNOBS: [&str; 6] = [
+    "cpuunits",
+    "cpulimit",
+    "cpus",
+    "ioprio",
+    "iolimit",
+    "iopslimit",
+];
 
 impl clap::FromArgMatches for BeancounterFlags {
     fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
@@ -222,8 +229,12 @@ fn only_touched(all: &LinuxResources, changed: &HashMap<String, String>) -> Linu
     let memory = touched(&["physpages", "swappages", "vmguarpages", "oomguarpages"]);
     let cpu = touched(&["cpuunits", "cpulimit", "cpus"]);
     let mut out = LinuxResources::default();
+    let io = touched(&["ioprio", "iolimit", "iopslimit"]);
+    if io {
+        out.set_block_io(all.block_io().clone());
+    }
     if touched(&["numproc"]) {
-        out.set_pids(all.pids().clone());
+        out.set_pids(*all.pids());
     }
     if memory {
         out.set_memory(*all.memory());
@@ -234,7 +245,11 @@ fn only_touched(all: &LinuxResources, changed: &HashMap<String, String>) -> Linu
     if let Some(unified) = all.unified() {
         let kept: HashMap<String, String> = unified
             .iter()
-            .filter(|(k, _)| (memory && k.starts_with("memory.")) || (cpu && k.starts_with("cpu.")))
+            .filter(|(k, _)| {
+                (memory && k.starts_with("memory."))
+                    || (cpu && k.starts_with("cpu."))
+                    || (io && k.starts_with("io."))
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if !kept.is_empty() {
