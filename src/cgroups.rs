@@ -94,3 +94,70 @@ pub fn memory_limit(cgroup_path: &Path) -> i64 {
         _ => -1,
     }
 }
+
+/// Removes the sub-cgroups a container made inside its own cgroup (systemd in
+/// a system container builds init.scope, system.slice, …), in every hierarchy,
+/// so the container's cgroup itself can then be removed.
+pub fn remove_children(cgroup_path: &Path) -> Result<()> {
+    let relative = cgroup_path.to_string_lossy();
+    let relative = relative.trim_start_matches('/');
+    let roots: Vec<std::path::PathBuf> = if is_v2() {
+        vec![Path::new("/sys/fs/cgroup").to_path_buf()]
+    } else {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    for root in roots {
+        let dir = root.join(relative);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&entry.path())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a cgroup directory and the cgroups below it, deepest first (cgroup
+/// directories go with rmdir only); retries while exiting processes leave.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path())?;
+            }
+        }
+    }
+    let mut last = None;
+    for _ in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => last = Some(err),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!(
+        "cannot remove cgroup {}: {}",
+        dir.display(),
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )
+}
+
+/// Creates the parents of a v2 cgroupfs path beforehand: libcgroups creates
+/// each missing level with a plain mkdir after checking it is absent, so two
+/// containers made at once under a new parent race and one fails with EEXIST.
+pub fn precreate_parents(cgroup_path: &Path, systemd: bool) {
+    if systemd || !is_v2() {
+        return;
+    }
+    let relative = cgroup_path.to_string_lossy();
+    if let Some(parent) = Path::new(relative.trim_start_matches('/')).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        let _ = std::fs::create_dir_all(Path::new("/sys/fs/cgroup").join(parent));
+    }
+}

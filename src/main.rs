@@ -11,6 +11,7 @@ mod criu;
 mod logging;
 mod signal;
 mod stats;
+mod system;
 mod units;
 
 use std::process::ExitCode;

@@ -22,7 +22,7 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="beancounters checkpoint cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
+DEFAULT_TESTS="beancounters checkpoint system cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity differential stress"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
@@ -113,14 +113,19 @@ if [ -x /usr/sbin/criu ]; then
     }
     for m in crc32c_generic libcrc32c nfnetlink nf_tables inet_diag tcp_diag udp_diag raw_diag \
              unix_diag netlink_diag af_packet_diag x_tables nft_compat xt_mark nf_defrag_ipv4 \
-             nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink; do
+             nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink overlay; do
         add_module "$m"
     done
 fi
 # The tests find the workspace by the path they were built in.
 mkdir -p "$stage$WS/hack" "$stage$WS/target"
-cp "$WS/hack/mkrootfs.sh" "$stage$WS/hack/"
+cp "$WS/hack/mkrootfs.sh" "$WS/hack/mkrootfs-systemd.sh" "$stage$WS/hack/"
 if [ -d "$WS/target/test-rootfs" ]; then cp -a "$WS/target/test-rootfs" "$stage$WS/target/"; fi
+# The Debian rootfs with systemd (made on the host by the system tests, which
+# run there first): systemd then boots on cgroup v2 too.
+if [ -d "$WS/target/systemd-rootfs" ] && case " $TESTS " in *" system "*) true ;; *) false ;; esac; then
+    cp -a "$WS/target/systemd-rootfs" "$stage$WS/target/"
+fi
 
 selected=""
 for entry in "${exes[@]}"; do

@@ -104,7 +104,11 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
                 .with_detach(args.detach || own_console.is_some())
                 .with_process(Some(&process_file))
                 .with_ignore_paused(args.ignore_paused)
-                .with_sub_cgroup(args.cgroup.clone())
+                .with_sub_cgroup(
+                    args.cgroup
+                        .clone()
+                        .or_else(|| crate::system::exec_sub_cgroup(&container)),
+                )
                 .build()
         });
     let _ = std::fs::remove_file(&process_file);

@@ -37,6 +37,11 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
 
     container.require("kill", &[Status::Created, Status::Running, Status::Paused])?;
     let pid = container.live_pid().context("container is not running")?;
+    // A system container stops like a server: SIGTERM becomes its init's halt signal.
+    let sig = match container.meta.as_ref().and_then(|m| m.halt_signal) {
+        Some(halt) if sig == libc::SIGTERM => halt,
+        _ => sig,
+    };
     match signal::send(pid.as_raw(), sig) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(err) => return Err(err).with_context(|| format!("cannot send signal {sig} to {pid}")),

@@ -46,10 +46,11 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         destroy(&stale, &lock).context("cannot clear what an interrupted create left behind")?;
     }
 
+    let runvz_dir = store.runvz_dir(opts.id);
     let prepared = fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}: cannot open", opts.bundle.display()))
-        .and_then(|bundle| prepare_spec(&bundle, opts));
-    let (spec, meta) = match prepared {
+        .and_then(|bundle| prepare_spec(&bundle, opts, &runvz_dir));
+    let (spec, meta, system) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
             lock.remove();
@@ -57,15 +58,30 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         }
     };
 
-    let runvz_dir = store.runvz_dir(opts.id);
     let result = (|| -> Result<Container> {
         fs::create_dir_all(&runvz_dir)
             .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
         meta.save(&runvz_dir)?;
+        if system.is_some_and(|s| s.needs_machine_id) {
+            fs::write(
+                runvz_dir.join(MACHINE_ID_FILE),
+                crate::system::new_machine_id()? + "\n",
+            )?;
+        }
         spec.save(runvz_dir.join("config.json"))
             .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
+        crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
         match opts.restore {
-            None => build(store, opts, &runvz_dir)?,
+            None => match meta
+                .system
+                .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
+                .flatten()
+            {
+                Some(dir) => {
+                    crate::system::while_in_named_cgroup(&dir, || build(store, opts, &runvz_dir))?
+                }
+                None => build(store, opts, &runvz_dir)?,
+            },
             Some(restore) => {
                 let target = crate::criu::Target {
                     id: opts.id,
@@ -96,9 +112,16 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
     }
 }
 
+/// The machine ID runvz gives a system container whose rootfs has none.
+const MACHINE_ID_FILE: &str = "machine-id";
+
 /// Reads and checks `<bundle>/config.json` and fills in what runvz decides
 /// (absolute rootfs, a cgroups path of runvz's own when none is given).
-fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
+fn prepare_spec(
+    bundle: &Path,
+    opts: &CreateOptions,
+    runvz_dir: &Path,
+) -> Result<(Spec, Meta, Option<crate::system::SystemMode>)> {
     let config_path = bundle.join("config.json");
     let bytes = fs::read(&config_path)
         .with_context(|| format!("{}: cannot read", config_path.display()))?;
@@ -143,6 +166,10 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
     };
     linux.set_cgroups_path(Some(cgroup_path.clone()));
     spec.set_linux(Some(linux));
+    let system = crate::system::detect(&spec, &rootfs, &config_path.display().to_string())?;
+    if let Some(mode) = &system {
+        crate::system::apply(&mut spec, mode, &runvz_dir.join(MACHINE_ID_FILE))?;
+    }
     add_runc_compat_hook(&mut spec, &rootfs)?;
 
     let meta = Meta {
@@ -151,8 +178,10 @@ fn prepare_spec(bundle: &Path, opts: &CreateOptions) -> Result<(Spec, Meta)> {
         cgroup_path,
         systemd: opts.systemd,
         init_start_time: None,
+        system: system.is_some(),
+        halt_signal: system.as_ref().and_then(|s| s.halt_signal),
     };
-    Ok((spec, meta))
+    Ok((spec, meta, system))
 }
 
 /// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can

@@ -23,6 +23,12 @@ pub struct Meta {
     /// The init process's start time once it exists (guards against PID reuse).
     #[serde(default)]
     pub init_start_time: Option<u64>,
+    /// A system container (its process is an init; see `crate::system`).
+    #[serde(default)]
+    pub system: bool,
+    /// What `kill` sends instead of SIGTERM to a system container's init.
+    #[serde(default)]
+    pub halt_signal: Option<i32>,
 }
 
 impl Meta {

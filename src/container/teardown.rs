@@ -47,6 +47,7 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
                     &manager,
                     Duration::from_secs(10),
                 ));
+                note(cgroups::remove_children(&path));
                 note(remove_cgroup(&manager));
             }
             Err(err) => note(Err(err)),
@@ -54,6 +55,11 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     }
     if let Some(pid) = init {
         wait_for_init_exit(container, pid);
+    }
+    if let Some(meta) = container.meta.as_ref().filter(|m| m.system)
+        && let Some(dir) = crate::system::named_systemd_dir(&meta.cgroup_path)
+    {
+        note(cgroups::remove_tree(&dir));
     }
 
     // poststop hooks run once the container is gone; a failing hook is a warning (runc).

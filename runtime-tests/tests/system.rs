@@ -1,0 +1,360 @@
+//! System containers: an init as the container's process gets what systemd's
+//! container interface asks for, and `kill` (SIGTERM) becomes its halt signal.
+//! A busybox init runs everywhere in seconds; a Debian rootfs made with
+//! debootstrap boots real systemd where debootstrap can run (the host).
+
+use runtime_tests::*;
+use serde_json::json;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn skip_for_runc() -> bool {
+    if runtime_is_runc() {
+        skip("system containers are runvz's own mode; runc runs the init as any process");
+        return true;
+    }
+    false
+}
+
+/// A busybox-init container: /sbin/init with an inittab that records what the
+/// init got (mounts, environment, cgroup) in /out and, on shutdown, "halted".
+fn busybox_init(prefix: &str, out: &Path, annotations: &[(&str, &str)]) -> Ctx {
+    let mut c = Ctx::new(prefix, &["/sbin/init"]);
+    let rootfs = c.bundle.rootfs_path();
+    fs::create_dir_all(rootfs.join("sbin")).unwrap();
+    let _ = fs::remove_file(rootfs.join("sbin/init"));
+    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+    fs::write(
+        rootfs.join("etc/inittab"),
+        "::sysinit:/bin/sh -c 'cat /proc/mounts > /out/mounts; \
+         tr \"\\0\" \"\\n\" < /proc/1/environ > /out/environ; cat /proc/1/cgroup > /out/cgroup'\n\
+         ::respawn:/bin/sleep 1000\n\
+         ::shutdown:/bin/sh -c 'echo halted > /out/shutdown'\n",
+    )
+    .unwrap();
+    c.bundle.add_mount(json!({
+        "destination": "/out", "type": "bind",
+        "source": out.to_str().unwrap(), "options": ["rbind", "rw"]
+    }));
+    for (key, value) in annotations {
+        c.bundle.annotation(key, value);
+    }
+    c.bundle.save();
+    c
+}
+
+#[track_caller]
+fn wait_file(path: &Path) -> String {
+    assert!(
+        wait_until(Duration::from_secs(20), || path.exists()),
+        "{} never appeared",
+        path.display()
+    );
+    // Written by a shell redirect: give it a moment to be complete.
+    std::thread::sleep(Duration::from_millis(100));
+    fs::read_to_string(path).unwrap()
+}
+
+fn mount_of<'a>(mounts: &'a str, dest: &str) -> Option<&'a str> {
+    mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(dest))
+}
+
+#[test]
+fn an_init_gets_a_system_container_and_halts_on_kill() {
+    if skip_for_runc() {
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init("sysbb", out.path(), &[]);
+    c.run_detached();
+
+    let mounts = wait_file(&out.path().join("mounts"));
+    for dest in ["/run", "/run/lock", "/tmp"] {
+        let m = mount_of(&mounts, dest).unwrap_or_else(|| panic!("no {dest} mount:\n{mounts}"));
+        assert!(m.contains("tmpfs"), "{dest} is not a tmpfs: {m}");
+    }
+    let cgroup = mount_of(&mounts, "/sys/fs/cgroup")
+        .or_else(|| mount_of(&mounts, "/sys/fs/cgroup/unified"))
+        .unwrap_or_else(|| panic!("no cgroup mount:\n{mounts}"));
+    assert!(
+        cgroup
+            .split_whitespace()
+            .nth(3)
+            .is_some_and(|o| o.starts_with("rw")),
+        "the cgroup tree is not writable: {cgroup}"
+    );
+    let environ = wait_file(&out.path().join("environ"));
+    assert!(
+        environ.lines().any(|l| l.starts_with("container=")),
+        "no container= in init's environment:\n{environ}"
+    );
+    // A cgroup namespace: the init sees its own cgroup as the root.
+    let own = wait_file(&out.path().join("cgroup"));
+    assert!(
+        own.lines().all(|l| l.ends_with(":/")),
+        "init does not see its cgroup as the root:\n{own}"
+    );
+    let machine_id = c.cmd(&["exec", &c.id, "cat", "/etc/machine-id"]);
+    machine_id.ok();
+    assert_eq!(machine_id.stdout.trim().len(), 32, "{machine_id}");
+
+    // `runvz kill ID` (SIGTERM) → busybox init's poweroff signal: it runs its
+    // shutdown actions and exits on its own.
+    let started = Instant::now();
+    c.cmd(&["kill", &c.id]).ok();
+    c.rt.wait_status(&c.id, "stopped", Duration::from_secs(10));
+    let took = started.elapsed();
+    report(&format!("busybox init halted in {took:?}"));
+    assert_eq!(
+        fs::read_to_string(out.path().join("shutdown"))
+            .unwrap_or_default()
+            .trim(),
+        "halted",
+        "the init did not run its shutdown actions"
+    );
+    c.cmd(&["delete", &c.id]).ok();
+    c.assert_no_leak();
+}
+
+#[test]
+fn haltsignal_overrides_and_other_signals_pass_unchanged() {
+    if skip_for_runc() {
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    // SIGHUP only makes busybox init re-read its inittab: if `kill` turned
+    // SIGTERM into it, the container keeps running.
+    let c = busybox_init("syshup", out.path(), &[("runvz.haltsignal", "SIGHUP")]);
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    c.cmd(&["kill", &c.id]).ok();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        c.status().as_deref(),
+        Some("running"),
+        "SIGTERM was not turned into SIGHUP"
+    );
+    // Any other signal goes through as it is.
+    c.cmd(&["kill", &c.id, "KILL"]).ok();
+    c.rt.wait_status(&c.id, "stopped", Duration::from_secs(10));
+    assert!(
+        !out.path().join("shutdown").exists(),
+        "KILL ran shutdown actions?"
+    );
+    c.cmd(&["delete", &c.id]).ok();
+    c.assert_no_leak();
+}
+
+#[test]
+fn system_false_keeps_an_init_an_ordinary_process() {
+    if skip_for_runc() {
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init("sysoff", out.path(), &[("runvz.system", "false")]);
+    c.run_detached();
+    let environ = wait_file(&out.path().join("environ"));
+    assert!(!environ.contains("container="), "{environ}");
+    let mounts = wait_file(&out.path().join("mounts"));
+    assert!(mount_of(&mounts, "/run/lock").is_none(), "{mounts}");
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+
+    let bad = busybox_init("sysbad", out.path(), &[("runvz.system", "maybe")]);
+    let out = bad.cmd(&["create", "--bundle", bad.bundle.path_str(), &bad.id]);
+    out.failed();
+    assert!(out.stderr.contains("runvz.system"), "{out}");
+    bad.assert_no_leak();
+}
+
+/// The Debian bookworm rootfs with systemd (hack/mkrootfs-systemd.sh, cached in
+/// target/), or why there is none here.
+fn systemd_rootfs() -> Result<PathBuf, String> {
+    let ws = workspace_dir();
+    let dir = ws.join("target/systemd-rootfs");
+    if !dir.exists() && !tool_available("debootstrap", &["--version"], "debootstrap") {
+        return Err("debootstrap is not installed and no rootfs was made before".to_string());
+    }
+    let out = run_command(
+        Command::new("sh")
+            .arg(ws.join("hack/mkrootfs-systemd.sh"))
+            .arg(&dir),
+        None,
+        Duration::from_secs(600),
+    );
+    if out.success() {
+        Ok(dir)
+    } else {
+        Err(format!("no systemd rootfs: {}", out.stderr.trim()))
+    }
+}
+
+/// An overlay of the cached rootfs, so the boot can write without changing it.
+struct Overlay {
+    _dir: TempDir,
+    merged: PathBuf,
+}
+
+impl Overlay {
+    fn new(lower: &Path) -> Overlay {
+        let dir = TempDir::new("sys-overlay");
+        let (upper, work, merged) = (
+            dir.path().join("upper"),
+            dir.path().join("work"),
+            dir.path().join("merged"),
+        );
+        for d in [&upper, &work, &merged] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let out = run_command(
+            Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o", &opts])
+                .arg(&merged),
+            None,
+            Duration::from_secs(30),
+        );
+        assert!(out.success(), "overlay mount failed: {out}");
+        Overlay { _dir: dir, merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.merged).status();
+    }
+}
+
+#[test]
+fn systemd_boots_to_running_and_halts_cleanly() {
+    if skip_for_runc() {
+        return;
+    }
+    let lower = match systemd_rootfs() {
+        Ok(dir) => dir,
+        Err(why) => {
+            skip(&format!("systemd boot: {why}"));
+            return;
+        }
+    };
+    let overlay = Overlay::new(&lower);
+    let mut c = Ctx::new("sysd", &["/sbin/init"]);
+    c.bundle
+        .set("/root/path", json!(overlay.merged.to_str().unwrap()))
+        .set("/root/readonly", json!(false))
+        .set("/hostname", json!("runvz-system"));
+    // The capabilities Podman gives a container by default: what an engine
+    // passes (runc's `spec` default of three is too few for systemd).
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYS_CHROOT",
+        "CAP_AUDIT_WRITE",
+        "CAP_MKNOD",
+        "CAP_NET_RAW"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle
+            .set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    c.bundle.save();
+    // In the foreground, so the init's own exit status comes back; systemd
+    // writes its own errors to stderr, kept to explain a failed boot.
+    let console = TempDir::new("sys-console");
+    let log = console.path().join("output.log");
+    let mut cmd =
+        c.rt.command(&["run", "--bundle", c.bundle.path_str(), &c.id]);
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().expect("spawn runvz run");
+    let booted = Instant::now();
+    c.rt.wait_status(&c.id, "running", Duration::from_secs(30));
+
+    let mut state = String::new();
+    wait_until(Duration::from_secs(90), || {
+        let out = c.rt.cmd(&["exec", &c.id, "systemctl", "is-system-running"]);
+        state = out.stdout.trim().to_string();
+        state == "running" || state == "degraded"
+    });
+    report(&format!(
+        "systemd reached {state:?} in {:?}",
+        booted.elapsed()
+    ));
+    if state != "running" {
+        let failed = c.rt.cmd(&[
+            "exec",
+            &c.id,
+            "systemctl",
+            "--failed",
+            "--no-legend",
+            "--no-pager",
+        ]);
+        panic!(
+            "systemd is {state:?} (container {:?}); failed units:\n{}\nits output:\n{}",
+            c.status(),
+            failed.stdout,
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let login = c.cmd(&[
+        "exec",
+        &c.id,
+        "bash",
+        "-l",
+        "-c",
+        "echo login:$(whoami):$(hostname)",
+    ]);
+    login.ok();
+    assert_eq!(login.stdout.trim(), "login:root:runvz-system", "{login}");
+    let status = c.cmd(&["exec", &c.id, "systemctl", "status", "--no-pager"]);
+    assert!(status.stdout.contains("State: running"), "{status}");
+    let journal = c.cmd(&["exec", &c.id, "journalctl", "--no-pager", "-b", "-o", "cat"]);
+    journal.ok();
+    assert!(
+        journal.stdout.contains("Reached target"),
+        "journald recorded nothing of the boot: {journal}"
+    );
+
+    let asked = Instant::now();
+    c.cmd(&["kill", &c.id]).ok();
+    let deadline = asked + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            use std::os::unix::process::ExitStatusExt;
+            break status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        }
+        if Instant::now() > deadline {
+            let _ = c.rt.cmd(&["kill", &c.id, "KILL"]);
+            let _ = child.wait();
+            panic!("systemd did not halt within 10 s of `runvz kill`");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    report(&format!(
+        "systemd halted in {:?}, init exit status {code}",
+        asked.elapsed()
+    ));
+    assert_ne!(code, 137, "the init was killed, not halted");
+    c.assert_no_leak();
+    drop(overlay);
+}

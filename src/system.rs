@@ -1,0 +1,279 @@
+//! System containers: a container whose process is an init (systemd, busybox or
+//! sysvinit) and which should behave like a standalone server.
+//!
+//! System mode is `runvz.system=true`, or on its own when the process is an init
+//! (`/sbin/init`, `/lib/systemd/systemd`, `/usr/lib/systemd/systemd`, or a link to
+//! one) unless `runvz.system=false`. In system mode runvz gives the init what
+//! systemd's container interface asks for: tmpfs on /run, /run/lock and /tmp
+//! (unless the bundle mounts them), a cgroup namespace with the cgroup tree
+//! mounted writable (delegated), `container=` in its environment and an
+//! /etc/machine-id. `kill` with SIGTERM becomes the init's halt signal, so
+//! engines' "stop" shuts the container down like a server.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, Spec};
+
+/// Paths that make a process an init.
+const INIT_PATHS: [&str; 3] = [
+    "/sbin/init",
+    "/lib/systemd/systemd",
+    "/usr/lib/systemd/systemd",
+];
+
+/// What runvz records for a system container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemMode {
+    /// The signal SIGTERM is turned into (None: SIGTERM goes through).
+    pub halt_signal: Option<i32>,
+    /// The rootfs has no usable /etc/machine-id: runvz provides one.
+    pub needs_machine_id: bool,
+}
+
+/// Decides whether the container is a system container and, if so, with which
+/// halt signal. `where_` names the config for errors.
+pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemMode>> {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let args = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let init = args
+        .first()
+        .and_then(|program| resolve_init(rootfs, program, spec));
+    let enabled = match annotations.get("runvz.system").map(|v| v.trim()) {
+        Some("true") => true,
+        Some("false") => false,
+        None => init.is_some(),
+        Some(other) => bail!("{where_}: runvz.system: {other:?} is not true or false"),
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    let halt_signal = match annotations.get("runvz.haltsignal") {
+        Some(text) => Some(
+            crate::signal::parse(text)
+                .map_err(|err| anyhow::anyhow!("{where_}: runvz.haltsignal: {err}"))?,
+        ),
+        None => default_halt_signal(init.as_deref()),
+    };
+    // With a writable rootfs systemd writes a missing machine ID itself (and a
+    // bind-mounted one would make systemd-machine-id-commit fail); a read-only
+    // rootfs gets one from runvz.
+    let machine_id = rootfs.join("etc/machine-id");
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    let needs_machine_id = readonly
+        && !machine_id.is_symlink()
+        && std::fs::read_to_string(&machine_id)
+            .map(|id| id.trim().len() != 32)
+            .unwrap_or(true);
+    Ok(Some(SystemMode {
+        halt_signal,
+        needs_machine_id,
+    }))
+}
+
+/// systemd halts on SIGRTMIN+3 and busybox init powers off on SIGUSR2; for
+/// another init SIGTERM is left as it is.
+fn default_halt_signal(init: Option<&Path>) -> Option<i32> {
+    let init = init?.to_string_lossy().into_owned();
+    if init.contains("systemd") {
+        Some(libc::SIGRTMIN() + 3)
+    } else if init.ends_with("busybox") {
+        Some(libc::SIGUSR2)
+    } else {
+        None
+    }
+}
+
+/// If `program` (as the container would run it) is an init, the file it finally
+/// resolves to inside the rootfs (following links the way the container would).
+fn resolve_init(rootfs: &Path, program: &str, spec: &Spec) -> Option<PathBuf> {
+    let start = if program.contains('/') {
+        PathBuf::from(program)
+    } else {
+        let path_env = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.env().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|e| e.strip_prefix("PATH=").map(str::to_string))
+            .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        path_env
+            .split(':')
+            .map(|dir| Path::new(dir).join(program))
+            .find(|p| inside(rootfs, p).exists())?
+    };
+    let mut is_init = false;
+    let mut current = start;
+    for _ in 0..16 {
+        is_init |= INIT_PATHS.iter().any(|i| Path::new(i) == current);
+        match std::fs::read_link(inside(rootfs, &current)) {
+            Ok(target) if target.is_absolute() => current = target,
+            Ok(target) => {
+                current = current.parent().unwrap_or(Path::new("/")).join(target);
+            }
+            Err(_) => break,
+        }
+    }
+    is_init.then_some(current)
+}
+
+/// `path` (absolute inside the container) as a host path under `rootfs`.
+fn inside(rootfs: &Path, path: &Path) -> PathBuf {
+    rootfs.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Gives the init systemd's container interface (see the module comment).
+/// `machine_id` is the host file to bind over /etc/machine-id when needed.
+pub fn apply(spec: &mut Spec, mode: &SystemMode, machine_id: &Path) -> Result<()> {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let has =
+        |mounts: &[Mount], dest: &str| mounts.iter().any(|m| m.destination() == Path::new(dest));
+    for (dest, options) in [
+        ("/run", "nosuid,nodev,mode=755"),
+        ("/run/lock", "nosuid,nodev,noexec,size=5242880"),
+        ("/tmp", "nosuid,nodev"),
+    ] {
+        if !has(&mounts, dest) {
+            mounts.push(tmpfs(dest, options)?);
+        }
+    }
+    // The cgroup tree, writable: systemd manages its own subtree (delegation).
+    mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
+    mounts.push(
+        MountBuilder::default()
+            .destination("/sys/fs/cgroup")
+            .typ("cgroup")
+            .source("cgroup")
+            .options(vec![
+                "nosuid".to_string(),
+                "noexec".to_string(),
+                "nodev".to_string(),
+                "relatime".to_string(),
+                "rw".to_string(),
+            ])
+            .build()?,
+    );
+    if mode.needs_machine_id {
+        mounts.push(
+            MountBuilder::default()
+                .destination("/etc/machine-id")
+                .typ("bind")
+                .source(machine_id)
+                .options(vec!["bind".to_string(), "ro".to_string()])
+                .build()?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+
+    if let Some(mut linux) = spec.linux().clone() {
+        let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+        if !namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup)
+        {
+            namespaces.push(
+                LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::Cgroup)
+                    .build()?,
+            );
+        }
+        linux.set_namespaces(Some(namespaces));
+        spec.set_linux(Some(linux));
+    }
+
+    if let Some(mut process) = spec.process().clone() {
+        let mut env = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("container=")) {
+            env.push("container=runvz".to_string());
+        }
+        process.set_env(Some(env));
+        spec.set_process(Some(process));
+    }
+    Ok(())
+}
+
+fn tmpfs(dest: &str, options: &str) -> Result<Mount> {
+    Ok(MountBuilder::default()
+        .destination(dest)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(options.split(',').map(str::to_string).collect::<Vec<_>>())
+        .build()?)
+}
+
+/// A fresh machine ID (128 random bits as 32 hex digits), as systemd wants.
+pub fn new_machine_id() -> Result<String> {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid")?;
+    Ok(uuid.trim().replace('-', ""))
+}
+
+/// The named `systemd` hierarchy of a cgroup v1 host, where systemd keeps its
+/// own tree. libcgroups manages only the controllers, so runvz gives a system
+/// container a directory there (at its cgroupsPath) and has the init start in
+/// it: its cgroup namespace is then rooted there and systemd inside can build
+/// its tree (init.scope, system.slice) in a subtree of its own.
+pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup/systemd");
+    if crate::cgroups::is_v2() || !root.join("cgroup.procs").exists() {
+        return None;
+    }
+    let relative = cgroup_path.to_string_lossy();
+    if relative.contains(':') {
+        // A systemd-driver path: the host's systemd places the scope itself.
+        return None;
+    }
+    Some(root.join(relative.trim_start_matches('/')))
+}
+
+/// Moves runvz itself into `dir` for the time of `f` (the init is cloned from
+/// runvz and so starts there), then back where it was.
+pub fn while_in_named_cgroup<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    let previous = own
+        .lines()
+        .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p.to_string()))
+        .unwrap_or_else(|| "/".to_string());
+    std::fs::create_dir_all(dir)
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
+    let me = std::process::id().to_string();
+    std::fs::write(dir.join("cgroup.procs"), &me)
+        .map_err(|err| anyhow::anyhow!("cannot join {}: {err}", dir.display()))?;
+    let result = f();
+    let back = Path::new("/sys/fs/cgroup/systemd").join(previous.trim_start_matches('/'));
+    if let Err(err) = std::fs::write(back.join("cgroup.procs"), &me) {
+        tracing::warn!("cannot return to {}: {err}", back.display());
+    }
+    result
+}
+
+/// On cgroup v2 a system container's init moves itself into a child cgroup
+/// (systemd: init.scope) and enables controllers for its subtree, after which
+/// no process may join the container's own cgroup ("no internal processes").
+/// An exec'd process then joins the init's cgroup instead, as with runc: the
+/// sub-cgroup (relative to the container's) to hand libcontainer, if any.
+pub fn exec_sub_cgroup(container: &crate::container::Container) -> Option<String> {
+    let meta = container.meta.as_ref().filter(|m| m.system)?;
+    let pid = container.live_pid()?;
+    if !crate::cgroups::is_v2() {
+        return None;
+    }
+    let own = meta.cgroup_path.to_string_lossy().into_owned();
+    if own.contains(':') {
+        return None; // systemd driver: the host's systemd owns placement
+    }
+    let init_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))?;
+    let base = format!("/{}/", own.trim_start_matches('/'));
+    init_cgroup.strip_prefix(&base).map(str::to_string)
+}
