@@ -147,21 +147,30 @@ pub fn apply(spec: &mut Spec, mode: &SystemMode, machine_id: &Path) -> Result<()
         }
     }
     // The cgroup tree, writable: systemd manages its own subtree (delegation).
-    mounts.retain(|m| m.destination() != Path::new("/sys/fs/cgroup"));
-    mounts.push(
-        MountBuilder::default()
-            .destination("/sys/fs/cgroup")
-            .typ("cgroup")
-            .source("cgroup")
-            .options(vec![
-                "nosuid".to_string(),
-                "noexec".to_string(),
-                "nodev".to_string(),
-                "relatime".to_string(),
-                "rw".to_string(),
-            ])
-            .build()?,
-    );
+    // runvz mounts the whole tree (the named systemd hierarchy included) inside
+    // the container's cgroup namespace, so an engine's mounts below it (Podman
+    // binds the host's /sys/fs/cgroup/systemd) go: they would show systemd the
+    // host's tree. The mount keeps its place in the list.
+    let cgroup = MountBuilder::default()
+        .destination("/sys/fs/cgroup")
+        .typ("cgroup")
+        .source("cgroup")
+        .options(vec![
+            "nosuid".to_string(),
+            "noexec".to_string(),
+            "nodev".to_string(),
+            "relatime".to_string(),
+            "rw".to_string(),
+        ])
+        .build()?;
+    mounts.retain(|m| !m.destination().starts_with("/sys/fs/cgroup/"));
+    match mounts
+        .iter()
+        .position(|m| m.destination() == Path::new("/sys/fs/cgroup"))
+    {
+        Some(i) => mounts[i] = cgroup,
+        None => mounts.push(cgroup),
+    }
     if mode.needs_machine_id {
         mounts.push(
             MountBuilder::default()

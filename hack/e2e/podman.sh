@@ -515,4 +515,34 @@ t_pod() {
 }
 check "podman: a pod's containers share a network namespace" t_pod
 
+# A system container: the Debian rootfs with systemd the host tests made
+# (runtime-tests/tests/system.rs, hack/mkrootfs-systemd.sh), as an image.
+SYSTEMD_ROOTFS=$(cd "$here/../.." && pwd)/target/systemd-rootfs
+t_systemd() {
+    trap 'podman rm -f -t 0 e2e-systemd >/dev/null 2>&1' EXIT
+    tar -C "$SYSTEMD_ROOTFS" -c . | podman import -q - localhost/rvz-systemd:e2e >/dev/null
+    podman run -d --name e2e-systemd $N localhost/rvz-systemd:e2e /sbin/init >/dev/null
+    state=""
+    for _ in $(seq 60); do
+        state=$(podman exec e2e-systemd systemctl is-system-running 2>/dev/null) || true
+        [ "$state" = running ] || [ "$state" = degraded ] && break
+        sleep 0.5
+    done
+    [ "$state" = running ] || { podman exec e2e-systemd systemctl --failed --no-pager >&2; echo "systemd is '$state'" >&2; return 1; }
+    start=$(date +%s%N)
+    podman stop -t 10 e2e-systemd >/dev/null
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo "podman stop took ${ms} ms"
+    code=$(podman inspect -f '{{.State.ExitCode}}' e2e-systemd)
+    expect_eq "exit code (not 137: no SIGKILL)" 0 "$code"
+    [ "$ms" -lt 10000 ] || { echo "podman stop took ${ms} ms: it fell back to SIGKILL" >&2; return 1; }
+    podman rm e2e-systemd >/dev/null
+    podman rmi localhost/rvz-systemd:e2e >/dev/null
+}
+if [ -d "$SYSTEMD_ROOTFS" ]; then
+    check "podman: systemd boots to running and podman stop halts it cleanly" t_systemd
+else
+    skip "podman: systemd system container" "no $SYSTEMD_ROOTFS (the host tests make it with debootstrap)"
+fi
+
 finish
