@@ -5,9 +5,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, FreezerState};
+use libcgroups::common::{
+    AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt, FreezerState,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
 
 /// True on a pure cgroup v2 host (cgroup2 mounted on /sys/fs/cgroup itself).
 pub fn is_v2() -> bool {
@@ -21,6 +24,18 @@ pub fn manager(cgroup_path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupM
         container_name: id.to_string(),
     })
     .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))
+}
+
+/// Writes resources into the container's cgroup (no OOM-killer or freezer change).
+pub fn apply_resources(manager: &AnyCgroupManager, resources: &LinuxResources) -> Result<()> {
+    manager
+        .apply(&ControllerOpt {
+            resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(anyhow::Error::from)
 }
 
 /// Host PIDs of every process in the cgroup (and its children). A cgroup that does

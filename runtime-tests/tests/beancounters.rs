@@ -285,7 +285,13 @@ fn shmpages_bounds_dev_shm() {
     let (_c, out) = run_with(
         "sh",
         &[("runvz.ubc.shmpages", "256")],
-        "dd if=/dev/zero of=/dev/shm/fill bs=64k count=64 2>&1; ls -l /dev/shm/fill",
+        "dd if=/dev/zero of=/dev/shm/fill bs=64k count=64 2>&1; ls -l /dev/shm/fill; \
+         echo shmall=$(cat /proc/sys/kernel/shmall) shmmax=$(cat /proc/sys/kernel/shmmax)",
+    );
+    // System V shared memory gets the same bound in the IPC namespace.
+    assert!(
+        out.stdout.contains("shmall=256 shmmax=1048576"),
+        "kernel.shmall/shmmax not bounded: {out}"
     );
     assert!(
         out.stdout.contains("No space left on device"),

@@ -151,21 +151,8 @@ fn without_criu_checkpoint_and_restore_refuse_and_change_nothing() {
     c.cgroup().assert_holds_pid(pid);
 
     // restore of a new ID: refused, nothing of it left behind.
-    let other = unique_id("cknr");
-    let other_cg = cgroups_path_for(&other);
-    let _guard = c.rt.guard(&other, Some(&other_cg));
-    let mut bundle = Bundle::new();
-    bundle.args(&["sleep", "100"]).cgroups_path(&other_cg);
-    bundle.save();
-    let out = c.cmd(&[
-        "restore",
-        "-d",
-        "--image-path",
-        images.path().to_str().unwrap(),
-        "--bundle",
-        bundle.path_str(),
-        &other,
-    ]);
+    let other = restore_new_id(&c.rt, "cknr", images.path());
+    let out = &other.out;
     out.failed();
     if !runtime_is_runc() {
         assert!(
@@ -173,9 +160,41 @@ fn without_criu_checkpoint_and_restore_refuse_and_change_nothing() {
             "restore should say CRIU cannot work: {out}"
         );
     }
-    assert_no_leak(&c.rt, &other, &other_cg);
+    assert_no_leak(&c.rt, &other.id, &other.cg);
     c.cmd(&["delete", "--force", &c.id]).ok();
     c.assert_no_leak();
+}
+
+/// `restore -d` of a new ID (a fresh bundle) from `images`, for the refusals.
+struct NewRestore {
+    out: Output,
+    id: String,
+    cg: String,
+    _guard: ContainerGuard,
+}
+
+fn restore_new_id(rt: &Runtime, prefix: &str, images: &Path) -> NewRestore {
+    let id = unique_id(prefix);
+    let cg = cgroups_path_for(&id);
+    let guard = rt.guard(&id, Some(&cg));
+    let mut bundle = Bundle::new();
+    bundle.args(&["sleep", "100"]).cgroups_path(&cg);
+    bundle.save();
+    let out = rt.cmd(&[
+        "restore",
+        "-d",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--bundle",
+        bundle.path_str(),
+        &id,
+    ]);
+    NewRestore {
+        out,
+        id,
+        cg,
+        _guard: guard,
+    }
 }
 
 #[test]
@@ -217,21 +236,8 @@ fn restore_refuses_a_taken_id_and_an_empty_image_dir() {
     assert!(out.stderr.contains("already exists"), "{out}");
     assert_eq!(c.status().as_deref(), Some("running"));
 
-    let other = unique_id("ckre");
-    let other_cg = cgroups_path_for(&other);
-    let _guard = c.rt.guard(&other, Some(&other_cg));
-    let mut bundle = Bundle::new();
-    bundle.args(&["sleep", "100"]).cgroups_path(&other_cg);
-    bundle.save();
-    let out = c.cmd(&[
-        "restore",
-        "-d",
-        "--image-path",
-        images.path().to_str().unwrap(),
-        "--bundle",
-        bundle.path_str(),
-        &other,
-    ]);
+    let other = restore_new_id(&c.rt, "ckre", images.path());
+    let out = &other.out;
     out.failed();
     if !runtime_is_runc() {
         let expected = if criu_unusable().is_some() {
@@ -241,7 +247,7 @@ fn restore_refuses_a_taken_id_and_an_empty_image_dir() {
         };
         assert!(out.stderr.contains(expected), "{out}");
     }
-    assert_no_leak(&c.rt, &other, &other_cg);
+    assert_no_leak(&c.rt, &other.id, &other.cg);
     c.cmd(&["delete", "--force", &c.id]).ok();
     c.assert_no_leak();
 }

@@ -20,7 +20,7 @@ pub fn mechanism(param: Param) -> Option<&'static str> {
         Param::Numsiginfo => "RLIMIT_SIGPENDING",
         Param::Privvmpages => "RLIMIT_AS",
         Param::Numpty => "devpts max=",
-        Param::Shmpages => "/dev/shm size=",
+        Param::Shmpages => "/dev/shm size= and kernel.shmall/shmmax (IPC namespace)",
         Param::Vmguarpages if crate::cgroups::is_v2() => "cgroup memory.low (barrier)",
         Param::Vmguarpages => "cgroup memory soft limit (barrier, unless physpages sets one)",
         Param::Oomguarpages if crate::cgroups::is_v2() => "cgroup memory.min (barrier)",
@@ -101,6 +101,16 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
             &bytes(b.limit).to_string(),
             Some(shm),
         );
+        // System V shared memory too, where the container has its own IPC
+        // namespace (the sysctls are per namespace there).
+        if has_own_ipc_namespace(spec) {
+            let sysctl = &mut spec["linux"]["sysctl"];
+            if !sysctl.is_object() {
+                *sysctl = json!({});
+            }
+            sysctl["kernel.shmall"] = json!(b.limit.to_string());
+            sysctl["kernel.shmmax"] = json!(bytes(b.limit).to_string());
+        }
     }
 
     if let Some(units) = settings.cpuunits {
@@ -164,6 +174,12 @@ pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> 
         });
     }
     Ok(())
+}
+
+fn has_own_ipc_namespace(spec: &Value) -> bool {
+    spec["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "ipc" && n["path"].is_null()))
 }
 
 fn unified(spec: &mut Value) -> &mut Value {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use libcgroups::common::{CgroupManager, ControllerOpt};
 use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
 use std::collections::HashMap;
@@ -102,13 +101,7 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
         resources.set_memory(Some(memory));
     }
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-    manager
-        .apply(&ControllerOpt {
-            resources: &resources,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
+    cgroups::apply_resources(&manager, &resources)
         .with_context(|| format!("cannot update the resources of container {}", args.id))
 }
 
@@ -201,19 +194,12 @@ fn update_beancounters(container: &Container, values: &[(String, String)]) -> Re
         live::remount_in_container(init, &changes.remounts)?;
     }
     let resources = only_touched(&changes.resources, &changed);
-    manager
-        .apply(&ControllerOpt {
-            resources: &resources,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
-        .with_context(|| {
-            format!(
-                "cannot update the beancounters of container {}",
-                container.id
-            )
-        })?;
+    cgroups::apply_resources(&manager, &resources).with_context(|| {
+        format!(
+            "cannot update the beancounters of container {}",
+            container.id
+        )
+    })?;
     report::save_overrides(&container.runvz_dir, &changed)
 }
 

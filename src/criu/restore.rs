@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
-use libcgroups::common::{CgroupManager, ControllerOpt};
+use libcgroups::common::CgroupManager;
 use libcontainer::config::YoukiConfig;
 use libcontainer::container::{ContainerStatus, State};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -190,14 +190,8 @@ fn helper(
         .as_ref()
         .and_then(|l| l.resources().as_ref())
         .unwrap_or(&default_resources);
-    manager
-        .apply(&ControllerOpt {
-            resources,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
-        .map_err(|err| anyhow!("cannot set the container's cgroup limits: {err}"))?;
+    crate::cgroups::apply_resources(manager, resources)
+        .context("cannot set the container's cgroup limits")?;
 
     let work_path = match &opts.work_path {
         Some(path) => absolute(path)?,
