@@ -13,6 +13,7 @@ mod signal;
 mod stats;
 mod system;
 mod units;
+mod userns;
 
 use std::process::ExitCode;
 

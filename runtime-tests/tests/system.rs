@@ -171,6 +171,26 @@ fn system_false_keeps_an_init_an_ordinary_process() {
     bad.assert_no_leak();
 }
 
+/// The capabilities Podman gives a container by default.
+fn podman_caps() -> serde_json::Value {
+    json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYS_CHROOT",
+        "CAP_AUDIT_WRITE",
+        "CAP_MKNOD",
+        "CAP_NET_RAW"
+    ])
+}
+
 /// The Debian bookworm rootfs with systemd (hack/mkrootfs-systemd.sh, cached in
 /// target/), or why there is none here.
 fn systemd_rootfs() -> Result<PathBuf, String> {
@@ -254,25 +274,9 @@ fn systemd_boots_to_running_and_halts_cleanly() {
         .set("/hostname", json!("runvz-system"));
     // The capabilities Podman gives a container by default: what an engine
     // passes (runc's `spec` default of three is too few for systemd).
-    let caps = json!([
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SETFCAP",
-        "CAP_SETGID",
-        "CAP_SETPCAP",
-        "CAP_SETUID",
-        "CAP_SYS_CHROOT",
-        "CAP_AUDIT_WRITE",
-        "CAP_MKNOD",
-        "CAP_NET_RAW"
-    ]);
     for set in ["bounding", "effective", "permitted"] {
         c.bundle
-            .set(&format!("/process/capabilities/{set}"), caps.clone());
+            .set(&format!("/process/capabilities/{set}"), podman_caps());
     }
     c.bundle.save();
     // In the foreground, so the init's own exit status comes back; systemd
@@ -357,4 +361,128 @@ fn systemd_boots_to_running_and_halts_cleanly() {
     assert_ne!(code, 137, "the init was killed, not halted");
     c.assert_no_leak();
     drop(overlay);
+}
+
+/// `runvz.userns=auto`: each system container gets its own 65536-ID range, its
+/// root is an unprivileged host user, its rootfs stays root's through an
+/// idmapped mount, and the range is given back on delete.
+#[test]
+fn userns_auto_gives_disjoint_unprivileged_ranges() {
+    if skip_for_runc() {
+        return;
+    }
+    if cgroup_v2() {
+        skip(
+            "runvz.userns=auto: not available on cgroup v2 yet (libcontainer 0.7 drives a user-namespaced container's cgroups through systemd)",
+        );
+        return;
+    }
+    let host = TempDir::new("sys-userns");
+    let root_file = host.path().join("root-owned");
+    fs::write(&root_file, "host\n").unwrap();
+    let start = |prefix: &str| {
+        let mut c = Ctx::new(prefix, &["/sbin/init"]);
+        let rootfs = c.bundle.rootfs_path();
+        fs::create_dir_all(rootfs.join("sbin")).unwrap();
+        let _ = fs::remove_file(rootfs.join("sbin/init"));
+        std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+        fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+        c.bundle
+            .annotation("runvz.userns", "auto")
+            .set("/root/readonly", json!(false));
+        // Root's usual powers (Podman's set), which are the container's own here.
+        for set in ["bounding", "effective", "permitted"] {
+            c.bundle
+                .set(&format!("/process/capabilities/{set}"), podman_caps());
+        }
+        c.bundle.add_mount(json!({
+            "destination": "/host-ro", "type": "bind",
+            "source": root_file.to_str().unwrap(), "options": ["bind", "ro"]
+        }));
+        c.bundle.add_mount(json!({
+            "destination": "/host-rw", "type": "bind",
+            "source": root_file.to_str().unwrap(), "options": ["bind", "rw"]
+        }));
+        c.bundle.save();
+        c.run_detached();
+        c
+    };
+    let a = start("usa");
+    let b = start("usb");
+    let range = |c: &Ctx| -> (u64, u64) {
+        let map = fs::read_to_string(format!("/proc/{}/uid_map", c.pid())).unwrap();
+        let f: Vec<u64> = map.split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert_eq!((f[0], f[2]), (0, 65536), "uid_map {map:?}");
+        (f[1], f[1] + f[2])
+    };
+    let (ra, rb) = (range(&a), range(&b));
+    report(&format!("user-namespace ranges: {ra:?} and {rb:?}"));
+    assert!(
+        ra.1 <= rb.0 || rb.1 <= ra.0,
+        "ranges overlap: {ra:?} {rb:?}"
+    );
+    // On the host the init runs as the range's first ID, not as root.
+    let status = fs::read_to_string(format!("/proc/{}/status", a.pid())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().nth(1) == Some(&ra.0.to_string()),
+        "{uid}"
+    );
+
+    // Inside: root owns the rootfs and may chown its files...
+    let out = a.cmd(&[
+        "exec",
+        &a.id,
+        "sh",
+        "-c",
+        "id -u; stat -c %u /bin/busybox; touch /f && chown 5:5 /f && stat -c %u:%g /f",
+    ]);
+    out.ok();
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["0", "0", "5:5"],
+        "{out}"
+    );
+    // ...which the host sees in the range, not as host users.
+    let on_disk = a.bundle.rootfs_path().join("f");
+    let meta = fs::metadata(&on_disk).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        meta.uid(),
+        5,
+        "on disk the file belongs to the container's ID 5 (idmapped)"
+    );
+    // ...but cannot touch a host root's file, read-only or not.
+    let out = a.cmd(&[
+        "exec",
+        &a.id,
+        "sh",
+        "-c",
+        "echo x > /host-ro; echo ro=$?; echo x > /host-rw; echo rw=$?; stat -c %u /host-rw",
+    ]);
+    assert!(
+        out.stdout.contains("ro=1") && out.stdout.contains("rw=1"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("65534"),
+        "a host root's file should show as nobody: {out}"
+    );
+    assert_eq!(fs::read_to_string(&root_file).unwrap(), "host\n");
+
+    // Delete gives the ranges back: a new container can take the first again.
+    for c in [&a, &b] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+    let ranges = fs::read_to_string(Path::new(a.rt.root_str()).join(".userns/ranges.json"))
+        .unwrap_or_default();
+    assert!(
+        !ranges.contains(&a.id) && !ranges.contains(&b.id),
+        "ranges not released: {ranges}"
+    );
+    assert!(
+        a.bundle.rootfs_path().join("bin/busybox").exists(),
+        "delete removed the rootfs through its mount"
+    );
 }

@@ -49,7 +49,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
     let runvz_dir = store.runvz_dir(opts.id);
     let prepared = fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}: cannot open", opts.bundle.display()))
-        .and_then(|bundle| prepare_spec(&bundle, opts, &runvz_dir));
+        .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &runvz_dir));
     let (spec, meta, system) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
@@ -62,6 +62,9 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         fs::create_dir_all(&runvz_dir)
             .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
         meta.save(&runvz_dir)?;
+        if let Some(start) = meta.userns_start {
+            crate::userns::idmapped_rootfs(&meta.rootfs, &runvz_dir.join(IDMAPPED_ROOTFS), start)?;
+        }
         if system.is_some_and(|s| s.needs_machine_id) {
             fs::write(
                 runvz_dir.join(MACHINE_ID_FILE),
@@ -93,6 +96,9 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
                 crate::criu::restore(&target, restore)?;
             }
         }
+        if let (Some(start), None) = (meta.userns_start, opts.restore) {
+            crate::userns::delegate_cgroup(&meta.cgroup_path, start)?;
+        }
         let mut container = Container::load(store, opts.id)?;
         record_init(&mut container)?;
         Ok(container)
@@ -114,12 +120,15 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
 
 /// The machine ID runvz gives a system container whose rootfs has none.
 const MACHINE_ID_FILE: &str = "machine-id";
+/// Where a container with its own user-namespace range gets its idmapped rootfs.
+pub const IDMAPPED_ROOTFS: &str = "rootfs";
 
 /// Reads and checks `<bundle>/config.json` and fills in what runvz decides
 /// (absolute rootfs, a cgroups path of runvz's own when none is given).
 fn prepare_spec(
     bundle: &Path,
     opts: &CreateOptions,
+    store_root: &Path,
     runvz_dir: &Path,
 ) -> Result<(Spec, Meta, Option<crate::system::SystemMode>)> {
     let config_path = bundle.join("config.json");
@@ -170,7 +179,29 @@ fn prepare_spec(
     if let Some(mode) = &system {
         crate::system::apply(&mut spec, mode, &runvz_dir.join(MACHINE_ID_FILE))?;
     }
-    add_runc_compat_hook(&mut spec, &rootfs)?;
+    // A system container's own user-namespace range (runvz.userns=auto): its
+    // rootfs is then the idmapped mount runvz makes at <runvz_dir>/rootfs.
+    let userns = match &system {
+        Some(_) => crate::userns::wanted(&spec, &config_path.display().to_string())?,
+        None => false,
+    };
+    let container_root = if userns {
+        runvz_dir.join(IDMAPPED_ROOTFS)
+    } else {
+        rootfs.clone()
+    };
+    add_runc_compat_hook(&mut spec, &container_root)?;
+    // Last, so nothing after it can fail and leave the range taken.
+    let userns_start = if userns {
+        let start = crate::userns::allocate(&crate::userns::key(store_root, opts.id))?;
+        let mut value = serde_json::to_value(&spec)?;
+        crate::userns::apply_to_spec(&mut value, start);
+        value["root"]["path"] = serde_json::json!(container_root);
+        spec = serde_json::from_value(value)?;
+        Some(start)
+    } else {
+        None
+    };
 
     let meta = Meta {
         bundle: bundle.to_path_buf(),
@@ -180,6 +211,7 @@ fn prepare_spec(
         init_start_time: None,
         system: system.is_some(),
         halt_signal: system.as_ref().and_then(|s| s.halt_signal),
+        userns_start,
     };
     Ok((spec, meta, system))
 }

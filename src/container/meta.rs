@@ -29,6 +29,9 @@ pub struct Meta {
     /// What `kill` sends instead of SIGTERM to a system container's init.
     #[serde(default)]
     pub halt_signal: Option<i32>,
+    /// The first host ID of the container's own user-namespace range.
+    #[serde(default)]
+    pub userns_start: Option<u32>,
 }
 
 impl Meta {

@@ -3,6 +3,7 @@
 //! to clear what a killed `create` left behind.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -71,6 +72,17 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         tracing::warn!("poststop hook of {} failed: {err}", container.id);
     }
 
+    // An idmapped rootfs is mounted inside runvz's directory: it must be gone
+    // before that directory is removed, or the removal would reach the rootfs.
+    let idmapped = container.runvz_dir.join(super::create::IDMAPPED_ROOTFS);
+    crate::userns::unmount_rootfs(&idmapped);
+    if crate::userns::is_mount_point(&idmapped) {
+        lock.remove();
+        anyhow::bail!(
+            "cannot unmount {}: left in place with the container's files",
+            idmapped.display()
+        );
+    }
     for dir in [&container.state_dir, &container.runvz_dir] {
         match fs::remove_dir_all(dir) {
             Ok(()) => {}
@@ -79,6 +91,13 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
                 anyhow::Error::new(err).context(format!("cannot remove {}", dir.display()))
             )),
         }
+    }
+    // The container's user-namespace range, if it had one (none: no-op).
+    if let Some(root) = container.runvz_dir.parent().and_then(Path::parent) {
+        note(crate::userns::release(&crate::userns::key(
+            root,
+            &container.id,
+        )));
     }
     lock.remove();
     match first_err {
