@@ -95,6 +95,25 @@ fn detached(rt: &Runtime, args: &[&str], dir: &Path) -> (i32, String) {
     (code, fs::read_to_string(&log).unwrap_or_default())
 }
 
+/// `run -d` of the context's bundle through [`detached`], asserted to succeed.
+fn run_quiet(c: &Ctx, dir: &Path) {
+    let (code, log) = detached(
+        &c.rt,
+        &["run", "-d", "--bundle", c.bundle.path_str(), &c.id],
+        dir,
+    );
+    assert_eq!(code, 0, "run failed: {log}");
+}
+
+/// `checkpoint` of the context's container into `img` through [`detached`].
+fn checkpoint_quiet(c: &Ctx, img: &Path, dir: &Path, extra: &[&str]) {
+    let mut args = vec!["checkpoint"];
+    args.extend_from_slice(extra);
+    args.extend(["--image-path", img.to_str().unwrap(), &c.id]);
+    let (code, log) = detached(&c.rt, &args, dir);
+    assert_eq!(code, 0, "checkpoint {extra:?} failed: {log}");
+}
+
 fn wait_child(mut child: Child, timeout: Duration) -> i32 {
     let deadline = Instant::now() + timeout;
     loop {
@@ -261,21 +280,11 @@ fn checkpoint_stops_the_container_and_restore_resumes_its_memory() {
     let c = counter_ctx("ckmem", out_dir.path());
     let images = TempDir::new("ck-img");
     let img = images.path().join("img");
-    let (code, log) = detached(
-        &c.rt,
-        &["run", "-d", "--bundle", c.bundle.path_str(), &c.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "run failed: {log}");
+    run_quiet(&c, images.path());
     wait_counter_above(out_dir.path(), 3);
 
     let started = Instant::now();
-    let (code, log) = detached(
-        &c.rt,
-        &["checkpoint", "--image-path", img.to_str().unwrap(), &c.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "checkpoint failed: {log}");
+    checkpoint_quiet(&c, &img, images.path(), &[]);
     report(&format!("checkpoint took {:?}", started.elapsed()));
     assert!(img.join("inventory.img").exists(), "no images written");
     // The container is gone, and so are its processes and cgroup.
@@ -351,28 +360,12 @@ fn restore_under_another_id_lands_in_its_own_cgroup_and_namespaces() {
     a.bundle.save();
     let images = TempDir::new("ck-img");
     let img = images.path().join("img");
-    let (code, log) = detached(
-        &a.rt,
-        &["run", "-d", "--bundle", a.bundle.path_str(), &a.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "run failed: {log}");
+    run_quiet(&a, images.path());
     wait_counter_above(out_dir.path(), 2);
     let inside_before = a.cmd(&["exec", &a.id, "cat", "/proc/self/cgroup"]);
     inside_before.ok();
 
-    let (code, log) = detached(
-        &a.rt,
-        &[
-            "checkpoint",
-            "--leave-running",
-            "--image-path",
-            img.to_str().unwrap(),
-            &a.id,
-        ],
-        images.path(),
-    );
-    assert_eq!(code, 0, "checkpoint --leave-running failed: {log}");
+    checkpoint_quiet(&a, &img, images.path(), &["--leave-running"]);
     assert_eq!(
         a.status().as_deref(),
         Some("running"),
@@ -444,12 +437,7 @@ fn restore_hands_the_callers_pipes_to_the_restored_process() {
         .recv_timeout(Duration::from_secs(20))
         .expect("no output before checkpoint");
     assert!(first.starts_with("tick "), "{first}");
-    let (code, log) = detached(
-        &c.rt,
-        &["checkpoint", "--image-path", img.to_str().unwrap(), &c.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "checkpoint failed: {log}");
+    checkpoint_quiet(&c, &img, images.path(), &[]);
     let mut last_before = 0;
     while let Ok(line) = first_lines.recv_timeout(Duration::from_millis(500)) {
         last_before = tick(&line);
@@ -516,18 +504,8 @@ fn foreground_restore_waits_and_returns_the_exit_status() {
     let c = Ctx::new("ckfg", &["sleep", "1000"]);
     let images = TempDir::new("ck-img");
     let img = images.path().join("img");
-    let (code, log) = detached(
-        &c.rt,
-        &["run", "-d", "--bundle", c.bundle.path_str(), &c.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "run failed: {log}");
-    let (code, log) = detached(
-        &c.rt,
-        &["checkpoint", "--image-path", img.to_str().unwrap(), &c.id],
-        images.path(),
-    );
-    assert_eq!(code, 0, "checkpoint failed: {log}");
+    run_quiet(&c, images.path());
+    checkpoint_quiet(&c, &img, images.path(), &[]);
 
     let mut cmd = c.rt.command(&[
         "restore",

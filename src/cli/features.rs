@@ -38,6 +38,23 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
         };
         annotations.insert(key.into(), json!(how));
     }
+    // System containers' own annotations.
+    annotations.insert(
+        "runvz.system".into(),
+        json!("true|false; default: true when the process is an init (/sbin/init, systemd)"),
+    );
+    annotations.insert(
+        "runvz.haltsignal".into(),
+        json!("signal kill's SIGTERM becomes for a system container; default SIGRTMIN+3 (systemd), SIGUSR2 (busybox init)"),
+    );
+    annotations.insert(
+        "runvz.userns".into(),
+        json!(if crate::cgroups::is_v2() {
+            "host (default); auto is not available on cgroup v2 yet"
+        } else {
+            "host (default) | auto: a 65536-ID range of the container's own, idmapped rootfs"
+        }),
+    );
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::SPEC_VERSION,
