@@ -114,17 +114,7 @@ pub fn memory_limit(cgroup_path: &Path) -> i64 {
 /// a system container builds init.scope, system.slice, …), in every hierarchy,
 /// so the container's cgroup itself can then be removed.
 pub fn remove_children(cgroup_path: &Path) -> Result<()> {
-    let relative = cgroup_path.to_string_lossy();
-    let relative = relative.trim_start_matches('/');
-    let roots: Vec<std::path::PathBuf> = if is_v2() {
-        vec![Path::new("/sys/fs/cgroup").to_path_buf()]
-    } else {
-        std::fs::read_dir("/sys/fs/cgroup")
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
-    };
-    for root in roots {
-        let dir = root.join(relative);
+    for dir in dirs_in_every_hierarchy(cgroup_path) {
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -134,6 +124,25 @@ pub fn remove_children(cgroup_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directories of a cgroupfs path in every mounted hierarchy (the one
+/// unified tree on v2) that exist.
+pub fn dirs_in_every_hierarchy(cgroup_path: &Path) -> Vec<std::path::PathBuf> {
+    let relative = cgroup_path.to_string_lossy();
+    let relative = relative.trim_start_matches('/');
+    let roots: Vec<std::path::PathBuf> = if is_v2() {
+        vec![Path::new("/sys/fs/cgroup").to_path_buf()]
+    } else {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    roots
+        .into_iter()
+        .map(|root| root.join(relative))
+        .filter(|dir| dir.is_dir())
+        .collect()
 }
 
 /// Removes a cgroup directory and the cgroups below it, deepest first (cgroup

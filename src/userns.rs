@@ -266,23 +266,9 @@ fn mapping_namespace(start: u32) -> Result<OwnedFd> {
 /// and the files a delegate writes, in every hierarchy, as systemd does for a
 /// delegated unit. systemd inside then builds its own tree there.
 pub fn delegate_cgroup(cgroup_path: &Path, start: u32) -> Result<()> {
-    let relative = cgroup_path.to_string_lossy();
-    let relative = relative.trim_start_matches('/');
-    let roots: Vec<PathBuf> = if crate::cgroups::is_v2() {
-        vec![PathBuf::from("/sys/fs/cgroup")]
-    } else {
-        fs::read_dir("/sys/fs/cgroup")?
-            .flatten()
-            .map(|e| e.path())
-            .collect()
-    };
     let owner = Some(nix::unistd::Uid::from_raw(start));
     let group = Some(nix::unistd::Gid::from_raw(start));
-    for root in roots {
-        let dir = root.join(relative);
-        if !dir.is_dir() {
-            continue;
-        }
+    for dir in crate::cgroups::dirs_in_every_hierarchy(cgroup_path) {
         nix::unistd::chown(&dir, owner, group)
             .with_context(|| format!("cannot delegate {}", dir.display()))?;
         for file in [

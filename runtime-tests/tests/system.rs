@@ -18,14 +18,19 @@ fn skip_for_runc() -> bool {
     false
 }
 
+/// Makes /sbin/init busybox's init in a bundle's own copy of the rootfs.
+fn link_busybox_init(rootfs: &Path) {
+    fs::create_dir_all(rootfs.join("sbin")).unwrap();
+    let _ = fs::remove_file(rootfs.join("sbin/init"));
+    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+}
+
 /// A busybox-init container: /sbin/init with an inittab that records what the
 /// init got (mounts, environment, cgroup) in /out and, on shutdown, "halted".
 fn busybox_init(prefix: &str, out: &Path, annotations: &[(&str, &str)]) -> Ctx {
     let mut c = Ctx::new(prefix, &["/sbin/init"]);
     let rootfs = c.bundle.rootfs_path();
-    fs::create_dir_all(rootfs.join("sbin")).unwrap();
-    let _ = fs::remove_file(rootfs.join("sbin/init"));
-    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+    link_busybox_init(&rootfs);
     fs::write(
         rootfs.join("etc/inittab"),
         "::sysinit:/bin/sh -c 'cat /proc/mounts > /out/mounts; \
@@ -391,9 +396,7 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
     let start = |prefix: &str| {
         let mut c = Ctx::new(prefix, &["/sbin/init"]);
         let rootfs = c.bundle.rootfs_path();
-        fs::create_dir_all(rootfs.join("sbin")).unwrap();
-        let _ = fs::remove_file(rootfs.join("sbin/init"));
-        std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+        link_busybox_init(&rootfs);
         fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
         c.bundle
             .annotation("runvz.userns", "auto")

@@ -11,9 +11,7 @@ pub const IOPRIO_WEIGHTS: [u16; 8] = [320, 365, 410, 460, 500, 550, 600, 640];
 /// The file a weight lands in on this host, or why there is none.
 pub fn weight_support() -> Result<&'static str, String> {
     if crate::cgroups::is_v2() {
-        let controllers =
-            fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
-        return if controllers.split_whitespace().any(|c| c == "io") {
+        return if v2_io_controller() {
             Ok("cgroup io.weight")
         } else {
             Err("the io controller is not available".to_string())
@@ -32,6 +30,12 @@ pub fn weight_support() -> Result<&'static str, String> {
     } else {
         Err("the blkio controller is not mounted".to_string())
     }
+}
+
+/// Whether the v2 root offers the io controller.
+fn v2_io_controller() -> bool {
+    fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "io"))
 }
 
 /// The host's disks as (major, minor, name): what throttles apply to. Loop,
@@ -67,9 +71,7 @@ pub fn disks() -> Vec<(i64, i64, String)> {
 /// How a throttle is enforced here, or why it is not.
 pub fn throttle_support() -> Result<String, String> {
     let controller = if crate::cgroups::is_v2() {
-        let controllers =
-            fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
-        if !controllers.split_whitespace().any(|c| c == "io") {
+        if !v2_io_controller() {
             return Err("the io controller is not available".to_string());
         }
         "cgroup io.max"

@@ -223,7 +223,7 @@ struct Live {
 impl Live {
     fn read(init: i32, container: &Container) -> Option<Live> {
         let own = fs::read_to_string(format!("/proc/{init}/cgroup")).ok()?;
-        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let v2 = crate::cgroups::is_v2();
         let mut dirs = HashMap::new();
         for line in own.lines() {
             let mut fields = line.splitn(3, ':');
