@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod container;
 mod criu;
+mod idmap;
 mod logging;
 mod signal;
 mod stats;

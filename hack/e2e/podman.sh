@@ -529,6 +529,12 @@ t_systemd() {
         sleep 0.5
     done
     [ "$state" = running ] || { podman exec e2e-systemd systemctl --failed --no-pager >&2; echo "systemd is '$state'" >&2; return 1; }
+    # In a user namespace of its own (runvz's default for a system container),
+    # on its overlay rootfs mounted from idmapped layers: root inside owns it.
+    read -r inside outside size < "/proc/$(ppid_of e2e-systemd)/uid_map"
+    expect_eq "systemd's uid_map (inside, size)" "0 65536" "$inside $size"
+    [ "$outside" -ge 1073741824 ] || { echo "systemd runs as host UID $outside" >&2; return 1; }
+    expect_eq "owner of /etc/os-release inside" 0 "$(podman exec e2e-systemd stat -c %u /etc/os-release)"
     start=$(date +%s%N)
     podman stop -t 10 e2e-systemd >/dev/null
     ms=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -26,7 +26,7 @@ DEFAULT_TESTS="beancounters checkpoint system cgroups lifecycle exec run kill_de
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
-need qemu-system-x86_64; need cpio; need dpkg; need ldd
+need qemu-system-x86_64; need cpio; need dpkg; need ldd; need mkfs.ext4
 
 mkdir -p "$CACHE"
 
@@ -97,35 +97,45 @@ if [ -x /usr/sbin/criu ]; then
             ln -sf xtables-legacy-multi "$stage/usr/local/sbin/$tool-legacy$verb"
         done
     done
-    moddir=$(ls -d "$kernel_dir"/lib/modules/*)
-    mkdir -p "$stage/lib/modules"
-    : > "$stage/lib/modules/load-order"
-    # add_module NAME: the module's dependencies first (from its depends= tag), then itself.
-    add_module() {
-        grep -qx "$1" "$stage/lib/modules/load-order" && return 0
-        local ko deps
-        ko=$(find "$moddir/kernel" -name "$1.ko" | head -n1)
-        [ -n "$ko" ] || { echo "vm: kernel module $1 not found (built in?)"; return 0; }
-        deps=$(tr '\0' '\n' < "$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
-        for dep in $deps; do add_module "$dep"; done
-        cp "$ko" "$stage/lib/modules/"
-        echo "$1" >> "$stage/lib/modules/load-order"
-    }
-    for m in crc32c_generic libcrc32c nfnetlink nf_tables inet_diag tcp_diag udp_diag raw_diag \
-             unix_diag netlink_diag af_packet_diag x_tables nft_compat xt_mark nf_defrag_ipv4 \
-             nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink overlay; do
-        add_module "$m"
-    done
+    criu_modules="crc32c_generic libcrc32c nfnetlink nf_tables inet_diag tcp_diag udp_diag raw_diag \
+        unix_diag netlink_diag af_packet_diag x_tables nft_compat xt_mark nf_defrag_ipv4 \
+        nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink overlay"
 fi
+# Kernel modules, loaded by vm-init.sh in this order: the scratch disk's (virtio,
+# ext4) and, with CRIU, its checks' and socket/netns dumps'.
+moddir=$(ls -d "$kernel_dir"/lib/modules/*)
+mkdir -p "$stage/lib/modules"
+: > "$stage/lib/modules/load-order"
+# add_module NAME: the module's dependencies first (from its depends= tag), then itself.
+add_module() {
+    grep -qx "$1" "$stage/lib/modules/load-order" && return 0
+    local ko deps
+    ko=$(find "$moddir/kernel" -name "$1.ko" | head -n1)
+    [ -n "$ko" ] || { echo "vm: kernel module $1 not found (built in?)"; return 0; }
+    deps=$(tr '\0' '\n' < "$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+    for dep in $deps; do add_module "$dep"; done
+    cp "$ko" "$stage/lib/modules/"
+    echo "$1" >> "$stage/lib/modules/load-order"
+}
+for m in virtio_pci virtio_blk ext4 ${criu_modules:-}; do add_module "$m"; done
 # The tests find the workspace by the path they were built in.
 mkdir -p "$stage$WS/hack" "$stage$WS/target"
 cp "$WS/hack/mkrootfs.sh" "$WS/hack/mkrootfs-systemd.sh" "$stage$WS/hack/"
 if [ -d "$WS/target/test-rootfs" ]; then cp -a "$WS/target/test-rootfs" "$stage$WS/target/"; fi
-# The Debian rootfs with systemd (made on the host by the system tests, which
-# run there first): systemd then boots on cgroup v2 too.
+echo "$WS" > "$stage/tests/WS"
+# A scratch ext4 disk, mounted at /scratch: the tests' temporary files live there,
+# as on a real host's disk (system containers' rootfs are idmapped, which this
+# kernel cannot do on tmpfs), and so does the Debian rootfs with systemd (made on
+# the host by test.sh), so systemd boots on cgroup v2 too.
+disk="$CACHE/scratch.img" diskroot="$CACHE/scratch"
+rm -rf "$diskroot" "$disk"
+mkdir -p "$diskroot/tmp" && chmod 1777 "$diskroot/tmp"
 if [ -d "$WS/target/systemd-rootfs" ] && case " $TESTS " in *" system "*) true ;; *) false ;; esac; then
-    cp -a "$WS/target/systemd-rootfs" "$stage$WS/target/"
+    cp -a "$WS/target/systemd-rootfs" "$diskroot/systemd-rootfs"
 fi
+truncate -s 4G "$disk"
+mkfs.ext4 -q -F -d "$diskroot" "$disk"
+rm -rf "$diskroot"
 
 selected=""
 for entry in "${exes[@]}"; do
@@ -152,6 +162,7 @@ set +e
 timeout --foreground "$TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" \
     -kernel "$vmlinuz" -initrd "$initrd" \
+    -drive file="$disk",format=raw,if=virtio,cache=unsafe \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.unified_cgroup_hierarchy=1" \
     -nographic -no-reboot -nic none 2>&1 | tr -d '\r' | tee "$log"
 qemu_status=${PIPESTATUS[0]}

@@ -32,12 +32,23 @@ for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
 done
 hostname runvz-vm
 ip link set lo up
-# CRIU's modules (run-tests.sh put them here in dependency order).
-if [ -f /lib/modules/load-order ]; then
-    for m in $(cat /lib/modules/load-order); do
-        insmod "/lib/modules/$m.ko" 2>/dev/null || echo "vm: cannot load module $m"
-    done
+# Kernel modules (run-tests.sh put them here in dependency order).
+for m in $(cat /lib/modules/load-order 2>/dev/null); do
+    insmod "/lib/modules/$m.ko" 2>/dev/null || echo "vm: cannot load module $m"
+done
+if command -v criu >/dev/null; then
     criu check >/tmp/criu-check.out 2>&1 && echo "vm: criu check: ok" || { echo "vm: criu check failed:"; cat /tmp/criu-check.out; }
+fi
+# The scratch disk: temporary files, and the systemd rootfs where the tests look.
+mkdir -p /scratch
+if mount -t ext4 /dev/vda /scratch; then
+    # The tests make their bundles under /tmp.
+    mount --bind /scratch/tmp /tmp
+    if [ -d /scratch/systemd-rootfs ]; then
+        ln -s /scratch/systemd-rootfs "$(cat /tests/WS)/target/systemd-rootfs"
+    fi
+else
+    echo "vm: no scratch disk: temporary files stay on tmpfs"
 fi
 if [ -f /tests/script ]; then
     echo "vm: running VM_SCRIPT"

@@ -28,6 +28,10 @@ fn link_busybox_init(rootfs: &Path) {
 /// A busybox-init container: /sbin/init with an inittab that records what the
 /// init got (mounts, environment, cgroup) in /out and, on shutdown, "halted".
 fn busybox_init(prefix: &str, out: &Path, annotations: &[(&str, &str)]) -> Ctx {
+    // The init's root is an unprivileged host user (runvz.userns=auto, the
+    // default): /out is a writable host directory it may write to.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(out, fs::Permissions::from_mode(0o777)).unwrap();
     let mut c = Ctx::new(prefix, &["/sbin/init"]);
     let rootfs = c.bundle.rootfs_path();
     link_busybox_init(&rootfs);
@@ -323,6 +327,14 @@ fn systemd_boots_to_running_and_halts_cleanly() {
             fs::read_to_string(&log).unwrap_or_default()
         );
     }
+    // It booted in a user namespace of its own (the default): root inside,
+    // an unprivileged host user outside.
+    let map = fs::read_to_string(format!("/proc/{}/uid_map", c.pid())).unwrap();
+    let map: Vec<u64> = map.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert!(
+        map[0] == 0 && map[1] >= 1 << 30 && map[2] == 65536,
+        "systemd's uid_map: {map:?}"
+    );
     let login = c.cmd(&[
         "exec",
         &c.id,
@@ -368,58 +380,77 @@ fn systemd_boots_to_running_and_halts_cleanly() {
     drop(overlay);
 }
 
-/// `runvz.userns=auto`: each system container gets its own 65536-ID range, its
-/// root is an unprivileged host user, its rootfs stays root's through an
-/// idmapped mount, and the range is given back on delete.
+/// The user `ps` shows a process running as: procps's `-o uid= -p`, or the
+/// VM's busybox `ps -o pid,user` (a name or, for an unnamed ID, the number;
+/// a long header widens the column busybox otherwise cuts at 8).
+fn ps_uid(pid: i32) -> String {
+    let ps = |args: &[&str]| {
+        let out = Command::new("ps").args(args).output().expect("ps");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let procps = ps(&["-o", "uid=", "-p", &pid.to_string()]);
+    if !procps.trim().is_empty() {
+        return procps.trim().to_string();
+    }
+    ps(&["-o", "pid,user=USER______________"])
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(&pid.to_string())).then(|| f.next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// `runvz.userns=auto`, the default for a system container: each gets its own
+/// 65536-ID range, its root is an unprivileged host user, its rootfs stays
+/// root's through an idmapped mount, read-only binds and binds marked `idmap`
+/// keep their owners, other host files are nobody's; the range is given back
+/// on delete. `runvz.userns=host` runs one without a user namespace.
 #[test]
 fn userns_auto_gives_disjoint_unprivileged_ranges() {
     if skip_for_runc() {
         return;
     }
-    if cgroup_v2() {
-        // Refused with its reason, leaving nothing behind.
-        let mut c = Ctx::new("usv2", &["/sbin/init"]);
-        c.bundle.annotation("runvz.userns", "auto");
-        c.bundle.save();
-        let out = c.cmd(&["create", "--bundle", c.bundle.path_str(), &c.id]);
-        out.failed();
-        assert!(out.stderr.contains("not available on cgroup v2"), "{out}");
-        c.assert_no_leak();
-        skip(
-            "runvz.userns=auto: not available on cgroup v2 yet (libcontainer 0.7 drives a user-namespaced container's cgroups through systemd); its refusal was checked",
-        );
-        return;
-    }
+    use std::os::unix::fs::MetadataExt;
     let host = TempDir::new("sys-userns");
     let root_file = host.path().join("root-owned");
     fs::write(&root_file, "host\n").unwrap();
-    let start = |prefix: &str| {
+    let volume = host.path().join("volume");
+    fs::create_dir(&volume).unwrap();
+    let start = |prefix: &str, annotation: Option<&str>| {
         let mut c = Ctx::new(prefix, &["/sbin/init"]);
         let rootfs = c.bundle.rootfs_path();
         link_busybox_init(&rootfs);
         fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
-        c.bundle
-            .annotation("runvz.userns", "auto")
-            .set("/root/readonly", json!(false));
+        if let Some(value) = annotation {
+            c.bundle.annotation("runvz.userns", value);
+        }
+        c.bundle.set("/root/readonly", json!(false));
         // Root's usual powers (Podman's set), which are the container's own here.
         for set in ["bounding", "effective", "permitted"] {
             c.bundle
                 .set(&format!("/process/capabilities/{set}"), podman_caps());
         }
-        c.bundle.add_mount(json!({
-            "destination": "/host-ro", "type": "bind",
-            "source": root_file.to_str().unwrap(), "options": ["bind", "ro"]
-        }));
-        c.bundle.add_mount(json!({
-            "destination": "/host-rw", "type": "bind",
-            "source": root_file.to_str().unwrap(), "options": ["bind", "rw"]
-        }));
+        for (dest, source, options) in [
+            ("/host-ro", &root_file, json!(["bind", "ro"])),
+            ("/host-rw", &root_file, json!(["bind", "rw"])),
+            ("/volume", &volume, json!(["bind", "rw", "idmap"])),
+        ] {
+            if dest == "/volume" && annotation == Some("host") {
+                continue; // idmap needs a user namespace
+            }
+            c.bundle.add_mount(json!({
+                "destination": dest, "type": "bind",
+                "source": source.to_str().unwrap(), "options": options
+            }));
+        }
         c.bundle.save();
         c.run_detached();
         c
     };
-    let a = start("usa");
-    let b = start("usb");
+    // One by default, one asked for by name.
+    let a = start("usa", None);
+    let b = start("usb", Some("auto"));
     let range = |c: &Ctx| -> (u64, u64) {
         let map = fs::read_to_string(format!("/proc/{}/uid_map", c.pid())).unwrap();
         let f: Vec<u64> = map.split_whitespace().map(|n| n.parse().unwrap()).collect();
@@ -432,13 +463,10 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
         ra.1 <= rb.0 || rb.1 <= ra.0,
         "ranges overlap: {ra:?} {rb:?}"
     );
-    // On the host the init runs as the range's first ID, not as root.
-    let status = fs::read_to_string(format!("/proc/{}/status", a.pid())).unwrap();
-    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(
-        uid.split_whitespace().nth(1) == Some(&ra.0.to_string()),
-        "{uid}"
-    );
+    // On the host, `ps` shows each init under its range's first ID, not root.
+    for (c, r) in [(&a, ra), (&b, rb)] {
+        assert_eq!(ps_uid(c.pid()), r.0.to_string(), "ps: {}'s init", c.id);
+    }
 
     // Inside: root owns the rootfs and may chown its files...
     let out = a.cmd(&[
@@ -454,46 +482,71 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
         ["0", "0", "5:5"],
         "{out}"
     );
-    // ...which the host sees in the range, not as host users.
+    // ...which the host sees as the container's ID 5, as on disk (idmapped).
     let on_disk = a.bundle.rootfs_path().join("f");
-    let meta = fs::metadata(&on_disk).unwrap();
-    use std::os::unix::fs::MetadataExt;
-    assert_eq!(
-        meta.uid(),
-        5,
-        "on disk the file belongs to the container's ID 5 (idmapped)"
-    );
-    // ...but cannot touch a host root's file, read-only or not.
+    assert_eq!(fs::metadata(&on_disk).unwrap().uid(), 5);
+    // A host root's file: read-only, it shows as root's (idmapped) yet cannot
+    // be written; writable and not idmapped, it is nobody's and refused too.
     let out = a.cmd(&[
         "exec",
         &a.id,
         "sh",
         "-c",
-        "echo x > /host-ro; echo ro=$?; echo x > /host-rw; echo rw=$?; stat -c %u /host-rw",
+        "stat -c ro:%u /host-ro; echo x > /host-ro; echo ro=$?; \
+         stat -c rw:%u /host-rw; echo x > /host-rw; echo rw=$?",
     ]);
-    assert!(
-        out.stdout.contains("ro=1") && out.stdout.contains("rw=1"),
-        "{out}"
-    );
-    assert!(
-        out.stdout.contains("65534"),
-        "a host root's file should show as nobody: {out}"
-    );
+    for want in ["ro:0", "ro=1", "rw:65534", "rw=1"] {
+        assert!(out.stdout.lines().any(|l| l == want), "{want}: {out}");
+    }
     assert_eq!(fs::read_to_string(&root_file).unwrap(), "host\n");
+    // A volume marked `idmap`: root inside writes as its owner, host root.
+    let out = a.cmd(&[
+        "exec",
+        &a.id,
+        "sh",
+        "-c",
+        "stat -c %u /volume; touch /volume/made && stat -c %u /volume/made",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["0", "0"], "{out}");
+    assert_eq!(fs::metadata(volume.join("made")).unwrap().uid(), 0);
 
-    // Delete gives the ranges back: a new container can take the first again.
+    // Delete gives the ranges back and unmounts what was idmapped.
     for c in [&a, &b] {
         c.cmd(&["delete", "--force", &c.id]).ok();
         c.assert_no_leak();
     }
-    let ranges = fs::read_to_string(Path::new(a.rt.root_str()).join(".userns/ranges.json"))
-        .unwrap_or_default();
+    // The allocator is the host's, whatever --root each engine gives.
+    let ranges = fs::read_to_string("/run/runvz/.userns/ranges.json").unwrap();
     assert!(
-        !ranges.contains(&a.id) && !ranges.contains(&b.id),
+        !ranges.contains(&format!("/{}\"", a.id)) && !ranges.contains(&format!("/{}\"", b.id)),
         "ranges not released: {ranges}"
     );
+    // (Other tests' containers may hold idmapped mounts: look for these ones'.)
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for dir in [host.path(), a.bundle.path(), b.bundle.path()] {
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert!(
+            !mounts
+                .lines()
+                .any(|l| l.contains(name) && l.contains("runvz.idmap")),
+            "idmapped mounts of {name} left: {mounts}"
+        );
+    }
     assert!(
         a.bundle.rootfs_path().join("bin/busybox").exists(),
         "delete removed the rootfs through its mount"
     );
+    assert!(root_file.exists() && volume.join("made").exists());
+
+    // runvz.userns=host: the same container without a user namespace.
+    let h = start("ush", Some("host"));
+    let map = fs::read_to_string(format!("/proc/{}/uid_map", h.pid())).unwrap();
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"],
+        "runvz.userns=host: {map}"
+    );
+    h.cmd(&["delete", "--force", &h.id]).ok();
+    h.assert_no_leak();
 }

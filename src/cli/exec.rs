@@ -77,7 +77,6 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
         allowed.push(Status::Paused);
     }
     container.require("exec in", &allowed)?;
-    join_user_namespace(&container)?;
 
     let process = build_process(&container.runvz_dir.join("config.json"), &args)?;
     let terminal = process.terminal().unwrap_or(false);
@@ -226,26 +225,4 @@ fn parse_user(user: &str) -> Result<(u32, Option<u32>)> {
         })
         .transpose()?;
     Ok((uid, gid))
-}
-
-/// libcontainer 0.7's exec joins every namespace of the init but its user
-/// namespace, so a process exec'd into a user-namespaced container would run as
-/// the host's root. runvz (single-threaded here) joins that namespace itself
-/// first; libcontainer's processes are forked from it and so run inside.
-fn join_user_namespace(container: &crate::container::Container) -> Result<()> {
-    let Some(pid) = container.live_pid() else {
-        return Ok(());
-    };
-    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user"))?;
-    let ours = std::fs::read_link("/proc/self/ns/user")?;
-    if theirs == ours {
-        return Ok(());
-    }
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
-    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUSER).with_context(|| {
-        format!(
-            "cannot join the user namespace of container {}",
-            container.id
-        )
-    })
 }

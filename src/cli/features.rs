@@ -49,11 +49,7 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
     );
     annotations.insert(
         "runvz.userns".into(),
-        json!(if crate::cgroups::is_v2() {
-            "host (default); auto is not available on cgroup v2 yet"
-        } else {
-            "host (default) | auto: a 65536-ID range of the container's own, idmapped rootfs"
-        }),
+        json!("auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | host: none"),
     );
     let doc = json!({
         "ociVersionMin": "1.0.0",

@@ -50,7 +50,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
     let prepared = fs::canonicalize(opts.bundle)
         .with_context(|| format!("bundle {}: cannot open", opts.bundle.display()))
         .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &runvz_dir));
-    let (spec, meta, system) = match prepared {
+    let (mut spec, meta, system) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
             lock.remove();
@@ -58,13 +58,15 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         }
     };
 
+    let idmap_dir = crate::idmap::dir(&crate::userns::key(store.root(), opts.id));
     let result = (|| -> Result<Container> {
         fs::create_dir_all(&runvz_dir)
             .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
         meta.save(&runvz_dir)?;
         if let Some(start) = meta.userns_start {
-            crate::userns::idmapped_rootfs(&meta.rootfs, &runvz_dir.join(IDMAPPED_ROOTFS), start)?;
+            crate::idmap::rootfs(&meta.rootfs, &idmap_dir, start)?;
         }
+        crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
         if system.is_some_and(|s| s.needs_machine_id) {
             fs::write(
                 runvz_dir.join(MACHINE_ID_FILE),
@@ -120,8 +122,6 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
 
 /// The machine ID runvz gives a system container whose rootfs has none.
 const MACHINE_ID_FILE: &str = "machine-id";
-/// Where a container with its own user-namespace range gets its idmapped rootfs.
-pub const IDMAPPED_ROOTFS: &str = "rootfs";
 
 /// Reads and checks `<bundle>/config.json` and fills in what runvz decides
 /// (absolute rootfs, a cgroups path of runvz's own when none is given).
@@ -186,7 +186,7 @@ fn prepare_spec(
         None => false,
     };
     let container_root = if userns {
-        runvz_dir.join(IDMAPPED_ROOTFS)
+        crate::idmap::dir(&crate::userns::key(store_root, opts.id)).join(crate::idmap::ROOTFS)
     } else {
         rootfs.clone()
     };

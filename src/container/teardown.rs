@@ -72,16 +72,18 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         tracing::warn!("poststop hook of {} failed: {err}", container.id);
     }
 
-    // An idmapped rootfs is mounted inside runvz's directory: it must be gone
-    // before that directory is removed, or the removal would reach the rootfs.
-    let idmapped = container.runvz_dir.join(super::create::IDMAPPED_ROOTFS);
-    crate::userns::unmount_rootfs(&idmapped);
-    if crate::userns::is_mount_point(&idmapped) {
+    // Idmapped mounts (the rootfs, bind sources) go first: nothing may remove
+    // files through them.
+    let key = container
+        .runvz_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| crate::userns::key(root, &container.id));
+    if let Some(key) = &key
+        && let Err(err) = crate::idmap::remove(&crate::idmap::dir(key))
+    {
         lock.remove();
-        anyhow::bail!(
-            "cannot unmount {}: left in place with the container's files",
-            idmapped.display()
-        );
+        return Err(err);
     }
     for dir in [&container.state_dir, &container.runvz_dir] {
         match fs::remove_dir_all(dir) {
@@ -93,11 +95,8 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         }
     }
     // The container's user-namespace range, if it had one (none: no-op).
-    if let Some(root) = container.runvz_dir.parent().and_then(Path::parent) {
-        note(crate::userns::release(&crate::userns::key(
-            root,
-            &container.id,
-        )));
+    if let Some(key) = &key {
+        note(crate::userns::release(key));
     }
     lock.remove();
     match first_err {

@@ -1,0 +1,508 @@
+//! Idmapped mounts: how a container with a user namespace of its own sees its
+//! rootfs and bind mounts with their owners intact.
+//!
+//! An idmapped mount shows on-disk ID n as the host ID its user namespace maps
+//! n to; with the container's own mapping (0 → its range's start), files owned
+//! by root on disk are the container root's. runvz makes these mounts in the
+//! host's mount namespace, in a directory of the container's own ([`dir`]), and
+//! points the spec at them; libcontainer then bind-mounts them into place as
+//! usual, from inside the user namespace: so that directory is not under the
+//! state root (0700, as runc's), but under /run/runvz.idmap (0711), and only
+//! the container's root may enter it.
+//!
+//! - The rootfs of a container with a runvz-made range is always idmapped.
+//! - A bind mount is idmapped when the config asks (`idmap`/`ridmap` option,
+//!   with the mount's own `uidMappings` or the container's), and, in a
+//!   container with a runvz-made range, when it is read-only: its files keep
+//!   their owners yet cannot be written. A writable host volume is not idmapped
+//!   unasked, since that would let the container's root write as host root;
+//!   inside it belongs to nobody.
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+
+/// Where every container's idmapped mounts are.
+const TOP: &str = "/run/runvz.idmap";
+/// Where a container with its own range gets its idmapped rootfs, in [`dir`].
+pub const ROOTFS: &str = "rootfs";
+/// Where its idmapped bind sources go, one entry per mount.
+const BINDS: &str = "idmapped";
+/// Where the idmapped layers of an overlay rootfs go.
+const LAYERS: &str = "layers";
+
+/// The directory of a container's idmapped mounts; `key` is its
+/// [`crate::userns::key`]. Named by a hash, since the key can be longer than
+/// a file name may be.
+pub fn dir(key: &str) -> PathBuf {
+    // FNV-1a: stable across runvz builds, unlike std's hasher.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Path::new(TOP).join(format!("{hash:016x}"))
+}
+
+/// Makes [`dir`] for a container whose root is host ID `owner`: reachable by
+/// it alone.
+fn make_dir(dir: &Path, owner: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true).mode(0o711).create(TOP)?;
+    builder.mode(0o700).create(dir)?;
+    let id = Some(nix::unistd::Uid::from_raw(owner));
+    nix::unistd::chown(dir, id, Some(nix::unistd::Gid::from_raw(owner)))
+        .with_context(|| format!("cannot hand {} to the container's root", dir.display()))
+}
+
+/// A user namespace's ID maps, as written to /proc/PID/{uid,gid}_map.
+pub struct IdMaps {
+    uid_map: String,
+    gid_map: String,
+}
+
+impl IdMaps {
+    /// 0…size-1 onto start…, for both users and groups.
+    pub fn range(start: u32, size: u32) -> IdMaps {
+        let map = format!("0 {start} {size}\n");
+        IdMaps {
+            uid_map: map.clone(),
+            gid_map: map,
+        }
+    }
+
+    fn from_spec(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> IdMaps {
+        let lines = |maps: &[LinuxIdMapping]| -> String {
+            maps.iter()
+                .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+                .collect()
+        };
+        IdMaps {
+            uid_map: lines(uids),
+            gid_map: lines(gids),
+        }
+    }
+}
+
+/// Mounts `rootfs` at `<dir>/rootfs`, idmapped by the range at `start`. An overlayfs
+/// cannot be idmapped itself, so an overlay rootfs (an engine's image) is
+/// mounted anew from idmapped layers, as Podman does for its own user
+/// namespaces.
+pub fn rootfs(rootfs: &Path, dir: &Path, start: u32) -> Result<()> {
+    make_dir(dir, start)?;
+    let target = dir.join(ROOTFS);
+    fs::create_dir_all(&target)?;
+    let userns = mapping_namespace(&IdMaps::range(start, crate::userns::RANGE))?;
+    let direct = mount_idmapped(rootfs, &target, &userns, true);
+    let result = match (direct, Overlay::mounted_at(rootfs)) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(overlay)) => {
+            overlay.mount_idmapped(&dir.join(LAYERS), &target, &userns, start)
+        }
+        (Err(err), None) => Err(err.into()),
+    };
+    result.with_context(|| {
+        format!(
+            "cannot idmap the rootfs {} (its filesystem or this kernel does not support idmapped mounts; set runvz.userns=host to run it without a user namespace of its own)",
+            rootfs.display()
+        )
+    })
+}
+
+/// An overlayfs mount, from its line in /proc/self/mountinfo.
+struct Overlay {
+    lower: Vec<PathBuf>,
+    upper: Option<(PathBuf, PathBuf)>,
+    /// Options that change how the layers' contents read (kept as they were).
+    features: Vec<String>,
+}
+
+impl Overlay {
+    fn mounted_at(path: &Path) -> Option<Overlay> {
+        let path = fs::canonicalize(path).ok()?;
+        let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let line = info.lines().rev().find(|l| {
+            l.split_whitespace().nth(4).map(unescape) == Some(path.to_string_lossy().into_owned())
+        })?;
+        let (_, fs_part) = line.split_once(" - ")?;
+        let mut fields = fs_part.split_whitespace();
+        if fields.next()? != "overlay" {
+            return None;
+        }
+        let options = fields.nth(1)?;
+        let (mut lower, mut upper, mut work, mut features) = (vec![], None, None, vec![]);
+        for option in options.split(',') {
+            match option.split_once('=') {
+                Some(("lowerdir", dirs)) => {
+                    lower = dirs
+                        .split(':')
+                        .map(|d| PathBuf::from(unescape(d)))
+                        .collect()
+                }
+                Some(("upperdir", dir)) => upper = Some(PathBuf::from(unescape(dir))),
+                Some(("workdir", dir)) => work = Some(PathBuf::from(unescape(dir))),
+                Some(("redirect_dir" | "metacopy" | "uuid", _)) => features.push(option.into()),
+                None if option == "userxattr" => features.push(option.into()),
+                _ => {}
+            }
+        }
+        Some(Overlay {
+            lower,
+            upper: upper.zip(work),
+            features,
+        })
+    }
+
+    /// Mounts the same overlay at `target` with every layer idmapped by
+    /// `userns` (clones under `layers`). index=off: the upper layer is also
+    /// the engine's mount's, which overlayfs allows only without an index.
+    fn mount_idmapped(
+        &self,
+        layers: &Path,
+        target: &Path,
+        userns: &OwnedFd,
+        root_id: u32,
+    ) -> Result<()> {
+        let mut options = vec![];
+        let mut lowers = vec![];
+        for (n, lower) in self.lower.iter().enumerate() {
+            if !lower.is_absolute() || lower.as_os_str().is_empty() {
+                bail!("its overlay's layer {lower:?} is not an absolute path runvz can idmap");
+            }
+            let clone = layers.join(format!("lower{n}"));
+            place_target(lower, &clone)?;
+            mount_idmapped(lower, &clone, userns, false)
+                .with_context(|| format!("cannot idmap its layer {}", lower.display()))?;
+            lowers.push(clone.display().to_string());
+        }
+        options.push(format!("lowerdir={}", lowers.join(":")));
+        if let Some((upper, work)) = &self.upper {
+            // upperdir and workdir must be on one mount: clone their parent.
+            let parent = upper.parent().filter(|p| Some(*p) == work.parent());
+            let (Some(parent), Some(upper_name), Some(work_name)) =
+                (parent, upper.file_name(), work.file_name())
+            else {
+                bail!("its overlay's upperdir and workdir are not side by side");
+            };
+            let clone = layers.join("upper");
+            place_target(parent, &clone)?;
+            mount_idmapped(parent, &clone, userns, false)
+                .with_context(|| format!("cannot idmap its layer {}", upper.display()))?;
+            options.push(format!("upperdir={}", clone.join(upper_name).display()));
+            options.push(format!("workdir={}", clone.join(work_name).display()));
+            options.push("index=off".into());
+        }
+        options.extend(self.features.iter().cloned());
+        let options = options.join(",");
+        mount_as(root_id, || {
+            nix::mount::mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                nix::mount::MsFlags::empty(),
+                Some(options.as_str()),
+            )
+        })
+        .context("cannot mount the overlay of idmapped layers")
+    }
+}
+
+/// Runs `mount` in a child whose filesystem IDs are `id` but which keeps all
+/// of root's capabilities. overlayfs works on its layers with its mounter's
+/// credentials, and an idmapped layer refuses IDs outside its mapping (host
+/// root's 0 is not in the container's range; its root, `id`, is).
+fn mount_as(id: u32, mount: impl FnOnce() -> nix::Result<()>) -> std::io::Result<()> {
+    // SAFETY: runvz is single-threaded here; the child makes syscalls and exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            nix::unistd::setfsuid(nix::unistd::Uid::from_raw(id));
+            nix::unistd::setfsgid(nix::unistd::Gid::from_raw(id));
+            // Leaving fsuid 0 drops the file capabilities from the effective set.
+            let restored = caps::read(None, caps::CapSet::Permitted)
+                .and_then(|all| caps::set(None, caps::CapSet::Effective, &all));
+            let errno = match restored {
+                Err(_) => libc::EPERM,
+                Ok(()) => match mount() {
+                    Ok(()) => 0,
+                    Err(errno) => errno as i32,
+                },
+            };
+            // SAFETY: _exit ends the child without the parent's cleanup.
+            unsafe { libc::_exit(errno) }
+        }
+        nix::unistd::ForkResult::Parent { child } => match nix::sys::wait::waitpid(child, None)? {
+            nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+            nix::sys::wait::WaitStatus::Exited(_, errno) => {
+                Err(std::io::Error::from_raw_os_error(errno))
+            }
+            other => Err(std::io::Error::other(format!(
+                "mount helper ended: {other:?}"
+            ))),
+        },
+    }
+}
+
+/// A mountinfo field with its octal escapes (space, tab, newline, backslash) undone.
+fn unescape(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Idmaps the bind mounts that should be (see the module's notes) and points
+/// the spec at them. `own_range`: the container's range is runvz's.
+pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let container_uids = linux.uid_mappings().clone().unwrap_or_default();
+    let container_gids = linux.gid_mappings().clone().unwrap_or_default();
+    let Some(mut mounts) = spec.mounts().clone() else {
+        return Ok(());
+    };
+    let mut container_ns: Option<OwnedFd> = None;
+    for (index, mount) in mounts.iter_mut().enumerate() {
+        let options = mount.options().clone().unwrap_or_default();
+        let has = |name: &str| options.iter().any(|o| o == name);
+        let is_bind = mount.typ().as_deref() == Some("bind") || has("bind") || has("rbind");
+        let asked = has("idmap") || has("ridmap") || mount.uid_mappings().is_some();
+        if !is_bind || !(asked || (own_range && has("ro"))) {
+            continue;
+        }
+        let Some(source) = mount.source().clone() else {
+            continue;
+        };
+        let what = format!("mount {}", mount.destination().display());
+        if asked && container_uids.is_empty() {
+            bail!("{what}: idmap needs the container to have a user namespace");
+        }
+        let target = dir.join(BINDS).join(index.to_string());
+        let root = container_uids
+            .iter()
+            .find(|m| m.container_id() == 0)
+            .map_or(0, |m| m.host_id());
+        make_dir(dir, root)?;
+        let own_maps;
+        let userns = match (mount.uid_mappings(), mount.gid_mappings()) {
+            (Some(uids), gids) => {
+                own_maps =
+                    mapping_namespace(&IdMaps::from_spec(uids, gids.as_deref().unwrap_or(uids)))?;
+                &own_maps
+            }
+            (None, _) => {
+                if container_ns.is_none() {
+                    container_ns = Some(mapping_namespace(&IdMaps::from_spec(
+                        &container_uids,
+                        &container_gids,
+                    ))?);
+                }
+                container_ns.as_ref().expect("just made")
+            }
+        };
+        let made = place_target(&source, &target)
+            .and_then(|()| mount_idmapped(&source, &target, userns, has("rbind") || has("ridmap")));
+        match made {
+            Ok(()) => rewrite(mount, &target),
+            // Read-only and unasked: it still works, as nobody's files.
+            Err(err) if !asked => tracing::info!(
+                "{what}: left without an idmap ({err}); its files show as nobody's inside"
+            ),
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "{what}: cannot idmap {} (its filesystem or this kernel does not support idmapped mounts)",
+                        source.display()
+                    )
+                });
+            }
+        }
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
+/// The idmapped mount's source now, without the options libcontainer does not know.
+fn rewrite(mount: &mut Mount, target: &Path) {
+    let options: Vec<String> = mount
+        .options()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o != "idmap" && o != "ridmap")
+        .collect();
+    mount
+        .set_source(Some(target.to_path_buf()))
+        .set_options(Some(options))
+        .set_uid_mappings(None)
+        .set_gid_mappings(None);
+}
+
+/// An empty file or directory for a bind of `source` to land on.
+fn place_target(source: &Path, target: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(target.parent().expect("under the runvz dir"))?;
+    if fs::metadata(source)?.is_dir() {
+        fs::create_dir_all(target)
+    } else {
+        fs::File::create(target).map(drop)
+    }
+}
+
+/// Unmounts every idmapped mount runvz made for the container and removes
+/// [`dir`]. Fails when one is still mounted, so nothing removes files through it.
+pub fn remove(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    // The rootfs first: an overlay of idmapped layers holds them busy.
+    let mut targets = vec![dir.join(ROOTFS)];
+    for sub in [BINDS, LAYERS] {
+        if let Ok(entries) = fs::read_dir(dir.join(sub)) {
+            targets.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    for target in targets {
+        let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
+        if is_mount_point(&target) {
+            bail!(
+                "cannot unmount {}: left in place with what it shows",
+                target.display()
+            );
+        }
+    }
+    fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
+}
+
+/// Whether `path` is a mount point, from /proc/self/mountinfo (a bind mount of
+/// the same filesystem has its parent's device number, so that cannot tell).
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(path) = fs::canonicalize(path) else {
+        return false;
+    };
+    let wanted = path.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines()
+                .any(|l| l.split_whitespace().nth(4).map(unescape).as_deref() == Some(&*wanted))
+        })
+        // Unknown: say mounted, so nothing is removed through it.
+        .unwrap_or(true)
+}
+
+const OPEN_TREE_CLONE: u32 = 1;
+const AT_RECURSIVE: u32 = 0x8000;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Clones the mount at `source` (with its submounts when `recursive`), idmaps
+/// the clone by `userns` and mounts it on `target`.
+fn mount_idmapped(
+    source: &Path,
+    target: &Path,
+    userns: &OwnedFd,
+    recursive: bool,
+) -> std::io::Result<()> {
+    let recursive_flag = if recursive { AT_RECURSIVE } else { 0 };
+    let source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())?;
+    // SAFETY: open_tree takes a NUL-terminated path we own and plain flags.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | recursive_flag,
+        )
+    };
+    if tree < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = c"";
+    // SAFETY: mount_setattr reads `attr` (of the size passed) and the empty path.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as u32 | recursive_flag,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+    // SAFETY: move_mount takes the tree fd, an empty path and a NUL-terminated target.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A user namespace with `maps`, for an idmapped mount: a child enters a new
+/// one and waits; runvz writes its maps and keeps a handle.
+fn mapping_namespace(maps: &IdMaps) -> Result<OwnedFd> {
+    let (ready_r, ready_w) = nix::unistd::pipe()?;
+    let (done_r, done_w) = nix::unistd::pipe()?;
+    // SAFETY: runvz is single-threaded here; the child only makes syscalls.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(ready_r);
+            drop(done_w);
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_ok();
+            let _ = nix::unistd::write(&ready_w, if ok { b"y" } else { b"n" });
+            let mut buf = [0u8; 1];
+            let _ = nix::unistd::read(done_r.as_raw_fd(), &mut buf);
+            // SAFETY: _exit ends the child without the parent's cleanup.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(done_r);
+            let mut buf = [0u8; 1];
+            let result = (|| -> Result<OwnedFd> {
+                nix::unistd::read(ready_r.as_raw_fd(), &mut buf)?;
+                if buf[0] != b'y' {
+                    bail!("cannot create a user namespace for an idmapped mount");
+                }
+                fs::write(format!("/proc/{child}/uid_map"), &maps.uid_map)
+                    .context("cannot write the idmapped mount's uid_map")?;
+                fs::write(format!("/proc/{child}/gid_map"), &maps.gid_map)
+                    .context("cannot write the idmapped mount's gid_map")?;
+                Ok(OwnedFd::from(fs::File::open(format!(
+                    "/proc/{child}/ns/user"
+                ))?))
+            })();
+            drop(done_w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            result
+        }
+    }
+}
