@@ -11,6 +11,8 @@
 //! the container's root may enter it.
 //!
 //! - The rootfs of a container with a runvz-made range is always idmapped.
+//! - In a container with a runvz-made range every bind source is cloned there
+//!   (idmapped or not), since its root may not reach the source's own path.
 //! - A bind mount is idmapped when the config asks (`idmap`/`ridmap` option,
 //!   with the mount's own `uidMappings` or the container's), and, in a
 //!   container with a runvz-made range, when it is read-only: its files keep
@@ -95,7 +97,7 @@ pub fn rootfs(rootfs: &Path, dir: &Path, start: u32) -> Result<()> {
     let target = dir.join(ROOTFS);
     fs::create_dir_all(&target)?;
     let userns = mapping_namespace(&IdMaps::range(start, crate::userns::RANGE))?;
-    let direct = mount_idmapped(rootfs, &target, &userns, true);
+    let direct = clone_mount(rootfs, &target, Some(&userns), true);
     let result = match (direct, Overlay::mounted_at(rootfs)) {
         (Ok(()), _) => Ok(()),
         (Err(_), Some(overlay)) => {
@@ -173,7 +175,7 @@ impl Overlay {
             }
             let clone = layers.join(format!("lower{n}"));
             place_target(lower, &clone)?;
-            mount_idmapped(lower, &clone, userns, false)
+            clone_mount(lower, &clone, Some(userns), false)
                 .with_context(|| format!("cannot idmap its layer {}", lower.display()))?;
             lowers.push(clone.display().to_string());
         }
@@ -188,7 +190,7 @@ impl Overlay {
             };
             let clone = layers.join("upper");
             place_target(parent, &clone)?;
-            mount_idmapped(parent, &clone, userns, false)
+            clone_mount(parent, &clone, Some(userns), false)
                 .with_context(|| format!("cannot idmap its layer {}", upper.display()))?;
             options.push(format!("upperdir={}", clone.join(upper_name).display()));
             options.push(format!("workdir={}", clone.join(work_name).display()));
@@ -268,7 +270,12 @@ pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
         let has = |name: &str| options.iter().any(|o| o == name);
         let is_bind = mount.typ().as_deref() == Some("bind") || has("bind") || has("rbind");
         let asked = has("idmap") || has("ridmap") || mount.uid_mappings().is_some();
-        if !is_bind || !(asked || (own_range && has("ro"))) {
+        let idmapped = asked || (own_range && has("ro"));
+        // In a runvz range every bind source is cloned here: libcontainer
+        // mounts it from inside the user namespace, whose root may not reach
+        // the source's path (an engine's 0700 run directory), as runc opens
+        // bind sources before entering it.
+        if !is_bind || !(idmapped || own_range) {
             continue;
         }
         let Some(source) = mount.source().clone() else {
@@ -285,39 +292,42 @@ pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
             .map_or(0, |m| m.host_id());
         make_dir(dir, root)?;
         let own_maps;
-        let userns = match (mount.uid_mappings(), mount.gid_mappings()) {
-            (Some(uids), gids) => {
+        let userns = match (idmapped, mount.uid_mappings(), mount.gid_mappings()) {
+            (false, _, _) => None,
+            (true, Some(uids), gids) => {
                 own_maps =
                     mapping_namespace(&IdMaps::from_spec(uids, gids.as_deref().unwrap_or(uids)))?;
-                &own_maps
+                Some(&own_maps)
             }
-            (None, _) => {
+            (true, None, _) => {
                 if container_ns.is_none() {
                     container_ns = Some(mapping_namespace(&IdMaps::from_spec(
                         &container_uids,
                         &container_gids,
                     ))?);
                 }
-                container_ns.as_ref().expect("just made")
+                container_ns.as_ref()
             }
         };
-        let made = place_target(&source, &target)
-            .and_then(|()| mount_idmapped(&source, &target, userns, has("rbind") || has("ridmap")));
-        match made {
-            Ok(()) => rewrite(mount, &target),
+        let recursive = has("rbind") || has("ridmap");
+        let mut made = place_target(&source, &target)
+            .and_then(|()| clone_mount(&source, &target, userns, recursive));
+        if let Err(err) = &made
+            && idmapped
+            && !asked
+        {
             // Read-only and unasked: it still works, as nobody's files.
-            Err(err) if !asked => tracing::info!(
-                "{what}: left without an idmap ({err}); its files show as nobody's inside"
-            ),
-            Err(err) => {
-                return Err(err).with_context(|| {
-                    format!(
-                        "{what}: cannot idmap {} (its filesystem or this kernel does not support idmapped mounts)",
-                        source.display()
-                    )
-                });
-            }
+            tracing::info!("{what}: left without an idmap ({err}); its files show as nobody's");
+            made = clone_mount(&source, &target, None, recursive);
         }
+        made.with_context(|| match userns {
+            Some(_) => format!(
+                "{what}: cannot idmap {} (its filesystem or this kernel does not support idmapped mounts)",
+                source.display()
+            ),
+            None => format!("{what}: cannot bind {}", source.display()),
+        })?;
+        rewrite(mount, &target);
     }
     spec.set_mounts(Some(mounts));
     Ok(())
@@ -404,11 +414,11 @@ struct MountAttr {
 }
 
 /// Clones the mount at `source` (with its submounts when `recursive`), idmaps
-/// the clone by `userns` and mounts it on `target`.
-fn mount_idmapped(
+/// the clone by `userns` (if given) and mounts it on `target`.
+fn clone_mount(
     source: &Path,
     target: &Path,
-    userns: &OwnedFd,
+    userns: Option<&OwnedFd>,
     recursive: bool,
 ) -> std::io::Result<()> {
     let recursive_flag = if recursive { AT_RECURSIVE } else { 0 };
@@ -427,6 +437,30 @@ fn mount_idmapped(
     }
     // SAFETY: open_tree returned a new fd that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    let empty = c"";
+    if let Some(userns) = userns {
+        set_idmap(&tree, userns, recursive_flag)?;
+    }
+    let target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+    // SAFETY: move_mount takes the tree fd, an empty path and a NUL-terminated target.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks a detached mount tree idmapped by `userns`.
+fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive_flag: u32) -> std::io::Result<()> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -443,21 +477,6 @@ fn mount_idmapped(
             libc::AT_EMPTY_PATH as u32 | recursive_flag,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    let target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
-    // SAFETY: move_mount takes the tree fd, an empty path and a NUL-terminated target.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
         )
     } != 0
     {

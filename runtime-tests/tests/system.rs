@@ -413,6 +413,10 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
     }
     use std::os::unix::fs::MetadataExt;
     let host = TempDir::new("sys-userns");
+    // Private to host root, as an engine's run directory is: the container's
+    // root could not reach a bind source in it by path.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(host.path(), fs::Permissions::from_mode(0o700)).unwrap();
     let root_file = host.path().join("root-owned");
     fs::write(&root_file, "host\n").unwrap();
     let volume = host.path().join("volume");

@@ -63,16 +63,17 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         fs::create_dir_all(&runvz_dir)
             .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
         meta.save(&runvz_dir)?;
-        if let Some(start) = meta.userns_start {
-            crate::idmap::rootfs(&meta.rootfs, &idmap_dir, start)?;
-        }
-        crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
+        // Before the bind mounts are cloned: it is one of them.
         if system.is_some_and(|s| s.needs_machine_id) {
             fs::write(
                 runvz_dir.join(MACHINE_ID_FILE),
                 crate::system::new_machine_id()? + "\n",
             )?;
         }
+        if let Some(start) = meta.userns_start {
+            crate::idmap::rootfs(&meta.rootfs, &idmap_dir, start)?;
+        }
+        crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
         spec.save(runvz_dir.join("config.json"))
             .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
         crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
