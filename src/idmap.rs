@@ -35,6 +35,8 @@ pub const ROOTFS: &str = "rootfs";
 const BINDS: &str = "idmapped";
 /// Where the idmapped layers of an overlay rootfs go.
 const LAYERS: &str = "layers";
+/// Where sysfs of a network namespace given by path is mounted.
+const SYSFS: &str = "sys";
 
 /// The directory of a container's idmapped mounts; `key` is its
 /// [`crate::userns::key`]. Named by a hash, since the key can be longer than
@@ -216,20 +218,26 @@ impl Overlay {
 /// credentials, and an idmapped layer refuses IDs outside its mapping (host
 /// root's 0 is not in the container's range; its root, `id`, is).
 fn mount_as(id: u32, mount: impl FnOnce() -> nix::Result<()>) -> std::io::Result<()> {
+    in_child(|| {
+        nix::unistd::setfsuid(nix::unistd::Uid::from_raw(id));
+        nix::unistd::setfsgid(nix::unistd::Gid::from_raw(id));
+        // Leaving fsuid 0 drops the file capabilities from the effective set.
+        caps::read(None, caps::CapSet::Permitted)
+            .and_then(|all| caps::set(None, caps::CapSet::Effective, &all))
+            .map_err(|_| nix::errno::Errno::EPERM)?;
+        mount()
+    })
+}
+
+/// Runs `work` in a forked child (so what it changes of its own credentials
+/// or namespaces stays there); its mounts land in runvz's mount namespace.
+fn in_child(work: impl FnOnce() -> nix::Result<()>) -> std::io::Result<()> {
     // SAFETY: runvz is single-threaded here; the child makes syscalls and exits.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
-            nix::unistd::setfsuid(nix::unistd::Uid::from_raw(id));
-            nix::unistd::setfsgid(nix::unistd::Gid::from_raw(id));
-            // Leaving fsuid 0 drops the file capabilities from the effective set.
-            let restored = caps::read(None, caps::CapSet::Permitted)
-                .and_then(|all| caps::set(None, caps::CapSet::Effective, &all));
-            let errno = match restored {
-                Err(_) => libc::EPERM,
-                Ok(()) => match mount() {
-                    Ok(()) => 0,
-                    Err(errno) => errno as i32,
-                },
+            let errno = match work() {
+                Ok(()) => 0,
+                Err(errno) => errno as i32,
             };
             // SAFETY: _exit ends the child without the parent's cleanup.
             unsafe { libc::_exit(errno) }
@@ -239,9 +247,7 @@ fn mount_as(id: u32, mount: impl FnOnce() -> nix::Result<()>) -> std::io::Result
             nix::sys::wait::WaitStatus::Exited(_, errno) => {
                 Err(std::io::Error::from_raw_os_error(errno))
             }
-            other => Err(std::io::Error::other(format!(
-                "mount helper ended: {other:?}"
-            ))),
+            other => Err(std::io::Error::other(format!("helper ended: {other:?}"))),
         },
     }
 }
@@ -333,6 +339,61 @@ pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
     Ok(())
 }
 
+/// sysfs shows the network devices of the network namespace it is mounted
+/// from, and may be mounted in a user namespace only when that user namespace
+/// owns the network namespace. One given by path (an engine's, a person's) is
+/// not the container's: runvz mounts sysfs from within it on the host side, in
+/// [`dir`], and the spec binds that in (runc falls back to the host's /sys).
+pub fn sysfs_of_joined_netns(spec: &mut Spec, dir: &Path, root: u32) -> Result<()> {
+    let netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        .and_then(|ns| ns.path().clone());
+    let (Some(netns), Some(mut mounts)) = (netns, spec.mounts().clone()) else {
+        return Ok(());
+    };
+    for mount in mounts
+        .iter_mut()
+        .filter(|m| m.typ().as_deref() == Some("sysfs"))
+    {
+        make_dir(dir, root)?;
+        let target = dir.join(SYSFS);
+        fs::create_dir_all(&target)?;
+        let netns_file = fs::File::open(&netns)
+            .with_context(|| format!("network namespace {}: cannot open", netns.display()))?;
+        in_child(|| {
+            nix::sched::setns(&netns_file, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            nix::mount::mount(
+                Some("sysfs"),
+                &target,
+                Some("sysfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NOEXEC
+                    | nix::mount::MsFlags::MS_NODEV,
+                None::<&str>,
+            )
+        })
+        .with_context(|| {
+            format!(
+                "cannot mount sysfs of network namespace {}",
+                netns.display()
+            )
+        })?;
+        let mut options = mount.options().clone().unwrap_or_default();
+        options.push("rbind".into());
+        mount
+            .set_typ(Some("bind".into()))
+            .set_source(Some(target))
+            .set_options(Some(options));
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
 /// The idmapped mount's source now, without the options libcontainer does not know.
 fn rewrite(mount: &mut Mount, target: &Path) {
     let options: Vec<String> = mount
@@ -366,7 +427,7 @@ pub fn remove(dir: &Path) -> Result<()> {
         return Ok(());
     }
     // The rootfs first: an overlay of idmapped layers holds them busy.
-    let mut targets = vec![dir.join(ROOTFS)];
+    let mut targets = vec![dir.join(ROOTFS), dir.join(SYSFS)];
     for sub in [BINDS, LAYERS] {
         if let Ok(entries) = fs::read_dir(dir.join(sub)) {
             targets.extend(entries.flatten().map(|e| e.path()));

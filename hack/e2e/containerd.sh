@@ -448,6 +448,50 @@ t_delete() {
 }
 check "containerd: deleting tasks (stopped, and running with --force) and containers" t_delete
 
+# A system container under the shim: the Debian rootfs with systemd the host
+# tests made (hack/mkrootfs-systemd.sh), through an overlay so it stays as it is.
+# `ctr task kill` (SIGTERM) is the shim's Kill, what a Kubernetes pod deletion
+# sends: systemd must halt on its own.
+SYSTEMD_ROOTFS=$(cd "$here/../.." && pwd)/target/systemd-rootfs
+t_systemd() {
+    local o=$T/sd
+    mkdir -p "$o/upper" "$o/work" "$o/merged"
+    mount -t overlay overlay -o "lowerdir=$SYSTEMD_ROOTFS,upperdir=$o/upper,workdir=$o/work" "$o/merged"
+    trap 'rm_task e2e-sd; umount "$o/merged" 2>/dev/null || true' EXIT
+    # No image, so no environment: commands by absolute path.
+    ctr run --rm $RR --rootfs "$o/merged" e2e-sd /sbin/init </dev/null >"$T/logs/e2e-sd" 2>&1 &
+    local run=$!
+    state=""
+    for _ in $(seq 60); do
+        state=$(ctr task exec --exec-id st e2e-sd /bin/systemctl is-system-running 2>/dev/null) || true
+        [ "$state" = running ] || [ "$state" = degraded ] && break
+        sleep 0.5
+    done
+    [ "$state" = running ] || {
+        ctr task exec --exec-id failed e2e-sd /bin/systemctl --failed --no-pager >&2 || true
+        echo "systemd is '$state'; its output:" >&2
+        tail -n 20 "$T/logs/e2e-sd" >&2 || true
+        return 1
+    }
+    read -r inside outside size < "/proc/$(tpid e2e-sd)/uid_map"
+    expect_eq "systemd's uid_map (inside, size)" "0 65536" "$inside $size"
+    [ "$outside" -ge 1073741824 ] || { echo "systemd runs as host UID $outside" >&2; return 1; }
+    start=$(date +%s%N)
+    ctr task kill e2e-sd
+    local code=0
+    wait "$run" || code=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo "ctr task kill (SIGTERM): systemd halted in ${ms} ms, exit status $code"
+    expect_eq "init's exit status (not 137: no SIGKILL)" 0 "$code"
+    # The runtime let go of the rootfs: it unmounts.
+    umount "$o/merged" || { grep -F "$o" /proc/self/mountinfo >&2; return 1; }
+}
+if [ -d "$SYSTEMD_ROOTFS" ]; then
+    check "containerd: systemd boots to running and task kill (SIGTERM) halts it cleanly" t_systemd
+else
+    skip "containerd: systemd system container" "no $SYSTEMD_ROOTFS (test.sh makes it with debootstrap)"
+fi
+
 
 # ---------------------------------------------------------------------------
 # CRI: what kubelet does with a RuntimeClass whose handler is runvz.

@@ -42,8 +42,8 @@ fi
 # The scratch disk: temporary files, and the systemd rootfs where the tests look.
 mkdir -p /scratch
 if mount -t ext4 /dev/vda /scratch; then
-    # The tests make their bundles under /tmp.
-    mount --bind /scratch/tmp /tmp
+    # The tests make their bundles in $TMPDIR.
+    export TMPDIR=/scratch/tmp
     if [ -d /scratch/systemd-rootfs ]; then
         ln -s /scratch/systemd-rootfs "$(cat /tests/WS)/target/systemd-rootfs"
     fi

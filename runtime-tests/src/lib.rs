@@ -262,7 +262,8 @@ pub fn cgroups_path_for(id: &str) -> String {
     format!("{CGROUP_PARENT}/{id}")
 }
 
-/// A directory under /tmp removed (recursively) on drop.
+/// A directory under the temporary directory ($TMPDIR, else /tmp) removed
+/// (recursively) on drop.
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
@@ -272,8 +273,8 @@ impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = PathBuf::from(format!(
-                "/tmp/runvz-test-{prefix}-{}-{n}-{:x}",
+            let path = std::env::temp_dir().join(format!(
+                "runvz-test-{prefix}-{}-{n}-{:x}",
                 std::process::id(),
                 nanos() & 0xffffff
             ));
@@ -391,11 +392,11 @@ fn truncate(s: &str, n: usize) -> &str {
 /// pipe could hang, and a closed pipe would SIGPIPE the container later.
 fn anon_file() -> std::io::Result<File> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = format!(
-        "/tmp/.runvz-test-out-{}-{n}-{:x}",
+    let path = std::env::temp_dir().join(format!(
+        ".runvz-test-out-{}-{n}-{:x}",
         std::process::id(),
         nanos()
-    );
+    ));
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -672,7 +673,7 @@ pub fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-/// A bundle: a fresh directory under /tmp with `rootfs/` (a `cp -a` copy of the
+/// A bundle: a fresh directory under $TMPDIR (/tmp) with `rootfs/` (a `cp -a` copy of the
 /// cached rootfs) and `config.json`. Every setter rewrites config.json. Removed
 /// on drop.
 pub struct Bundle {

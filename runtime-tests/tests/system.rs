@@ -180,6 +180,69 @@ fn system_false_keeps_an_init_an_ordinary_process() {
     bad.assert_no_leak();
 }
 
+/// With no engine, a person gives a system container a network namespace by
+/// path: it joins it (before its own user namespace, as runc does), and its
+/// root, an unprivileged user outside, cannot reconfigure what it does not own.
+#[test]
+fn a_network_namespace_given_by_path_is_joined() {
+    if skip_for_runc() {
+        return;
+    }
+    // busybox's unshare in the VM, util-linux's on the host.
+    let mut holder = match Command::new("unshare")
+        .args(["--net", "sleep", "300"])
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) => {
+            skip(&format!(
+                "network namespace by path: cannot run unshare: {err}"
+            ));
+            return;
+        }
+    };
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    let ours = fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || fs::read_link(&netns)
+            .is_ok_and(|ns| ns != ours)),
+        "unshare made no network namespace"
+    );
+    let out = TempDir::new("sys-netns");
+    let mut c = busybox_init("sysnet", out.path(), &[]);
+    c.bundle.set(
+        "/linux/namespaces",
+        json!([
+            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+            {"type": "network", "path": netns}
+        ]),
+    );
+    c.bundle.save();
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/ns/net", c.pid())).unwrap(),
+        fs::read_link(&netns).unwrap(),
+        "the init is not in the given network namespace"
+    );
+    let map = fs::read_to_string(format!("/proc/{}/uid_map", c.pid())).unwrap();
+    assert!(
+        map.split_whitespace().nth(1) != Some("0"),
+        "no user namespace: {map}"
+    );
+    // Its /sys is that namespace's: only its loopback, none of the host's devices.
+    let devices = c.cmd(&["exec", &c.id, "ls", "/sys/class/net"]);
+    devices.ok();
+    assert_eq!(devices.stdout.trim(), "lo", "{devices}");
+    let up = c.cmd(&["exec", &c.id, "ip", "link", "set", "lo", "up"]);
+    up.failed();
+    assert!(up.stderr.contains("ermitted"), "{up}");
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
 /// The capabilities Podman gives a container by default.
 fn podman_caps() -> serde_json::Value {
     json!([

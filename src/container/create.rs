@@ -72,6 +72,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         }
         if let Some(start) = meta.userns_start {
             crate::idmap::rootfs(&meta.rootfs, &idmap_dir, start)?;
+            crate::idmap::sysfs_of_joined_netns(&mut spec, &idmap_dir, start)?;
         }
         crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
         spec.save(runvz_dir.join("config.json"))

@@ -57,13 +57,15 @@ impl Executor for DefaultExecutor {
         if let Some(args) = proc.args() {
             let envs: Vec<String> = proc.env().as_ref().unwrap_or(&vec![]).clone();
             let path_vars: Vec<&String> = envs.iter().filter(|&e| e.starts_with("PATH=")).collect();
-            if path_vars.is_empty() {
+            // runvz: as in runc, a path with a slash needs no PATH (`ctr run
+            // --rootfs` gives the process no environment at all).
+            if path_vars.is_empty() && !args[0].contains('/') {
                 tracing::error!("PATH environment variable is not set");
                 Err(ExecutorValidationError::ArgValidationError(
                     "PATH environment variable is not set".into(),
                 ))?;
             }
-            let path_var = path_vars[0].trim_start_matches("PATH=");
+            let path_var = path_vars.first().map_or("", |p| p.trim_start_matches("PATH="));
             match get_executable_path(&args[0], path_var) {
                 None => {
                     tracing::error!(
