@@ -180,6 +180,60 @@ fn system_false_keeps_an_init_an_ordinary_process() {
     bad.assert_no_leak();
 }
 
+/// A rootfs on a filesystem that cannot be idmapped (ramfs) gives one clear
+/// error naming the way out, leaves nothing behind, and runs with
+/// `runvz.userns=host`.
+#[test]
+fn a_rootfs_that_cannot_be_idmapped_is_refused_clearly() {
+    if skip_for_runc() {
+        return;
+    }
+    let mut c = Ctx::new("sysram", &["/sbin/init"]);
+    let ramfs = TempDir::new("sys-ramfs");
+    let status = Command::new("mount")
+        .args(["-t", "ramfs", "ramfs", ramfs.path().to_str().unwrap()])
+        .status()
+        .expect("mount");
+    assert!(status.success(), "cannot mount a ramfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(ramfs.path());
+    let rootfs = ramfs.path().join("rootfs");
+    let copied = Command::new("cp")
+        .args(["-a", c.bundle.rootfs_path().to_str().unwrap()])
+        .arg(&rootfs)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    link_busybox_init(&rootfs);
+    fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+    c.bundle.set("/root/path", json!(rootfs.to_str().unwrap()));
+    c.bundle.save();
+    let out = c.cmd(&["create", "--bundle", c.bundle.path_str(), &c.id]);
+    out.failed();
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out}");
+    assert!(
+        out.stderr.contains("cannot idmap the rootfs") && out.stderr.contains("runvz.userns=host"),
+        "{out}"
+    );
+    c.assert_no_leak();
+    let ranges = fs::read_to_string("/run/runvz/.userns/ranges.json").unwrap_or_default();
+    assert!(
+        !ranges.contains(&format!("/{}\"", c.id)),
+        "range kept: {ranges}"
+    );
+
+    c.bundle.annotation("runvz.userns", "host");
+    c.bundle.save();
+    c.run_detached();
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
 /// With no engine, a person gives a system container a network namespace by
 /// path: it joins it (before its own user namespace, as runc does), and its
 /// root, an unprivileged user outside, cannot reconfigure what it does not own.
