@@ -180,6 +180,14 @@ fn update_changes_beancounters_of_a_running_container() {
         ["100", "128"],
         "init's NOFILE after update: {limits}"
     );
+    // ...and a process exec'd after the update starts with it.
+    let later = c.cmd(&["exec", &c.id, "sh", "-c", "ulimit -Sn; ulimit -Hn"]);
+    later.ok();
+    assert_eq!(
+        later.stdout.lines().collect::<Vec<_>>(),
+        ["100", "128"],
+        "NOFILE of a later exec: {later}"
+    );
     let mounts = c.cmd(&["exec", &c.id, "cat", "/proc/mounts"]);
     mounts.ok();
     let shm = mounts

@@ -104,6 +104,17 @@ fn mount_option(spec: &Value, destination: &str, key: &str) -> Option<String> {
         .next_back()
 }
 
+/// The rlimits the beancounters give a process now (after any live update):
+/// what a process exec'd into the container later starts with.
+pub fn current_rlimits(settings: &Settings) -> Result<Vec<oci_spec::runtime::PosixRlimit>> {
+    let mut spec = json!({"linux": {}, "process": {}, "mounts": []});
+    super::spec::apply(settings, &mut spec, "exec")?;
+    match spec["process"].get("rlimits") {
+        Some(rlimits) => Ok(serde_json::from_value(rlimits.clone())?),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Sets the rlimits on every process of the container.
 pub fn set_rlimits(pids: &[Pid], rlimits: &[(libc::__rlimit_resource_t, u64, u64)]) -> Result<()> {
     for pid in pids {

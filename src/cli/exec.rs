@@ -78,7 +78,19 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     }
     container.require("exec in", &allowed)?;
 
-    let process = build_process(&container.runvz_dir.join("config.json"), &args)?;
+    let mut process = build_process(&container.runvz_dir.join("config.json"), &args)?;
+    if args.process.is_none() {
+        // A live `update` of numfile & co. holds for processes started later.
+        let current = crate::beancounter::live::current_rlimits(
+            &crate::beancounter::report::settings(&container)?,
+        )?;
+        let mut rlimits = process.rlimits().clone().unwrap_or_default();
+        for limit in current {
+            rlimits.retain(|r| r.typ() != limit.typ());
+            rlimits.push(limit);
+        }
+        process.set_rlimits(Some(rlimits));
+    }
     let terminal = process.terminal().unwrap_or(false);
     let process_file = container
         .runvz_dir
