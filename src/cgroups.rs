@@ -145,6 +145,26 @@ pub fn dirs_in_every_hierarchy(cgroup_path: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// A file of the container's cgroup: `v2_file` in its unified directory, or
+/// `v1_file` in its directory of the v1 `controller` hierarchy. The
+/// container's own directory, not its init's: systemd moves itself into
+/// init.scope below it.
+pub fn read_file(
+    cgroup_path: &Path,
+    v1_controller: &str,
+    v1_file: &str,
+    v2_file: &str,
+) -> Option<String> {
+    let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+    let root = Path::new("/sys/fs/cgroup");
+    let file = if is_v2() {
+        root.join(relative).join(v2_file)
+    } else {
+        root.join(v1_controller).join(relative).join(v1_file)
+    };
+    std::fs::read_to_string(file).ok()
+}
+
 /// Removes a cgroup directory and the cgroups below it, deepest first (cgroup
 /// directories go with rmdir only); retries while exiting processes leave.
 pub fn remove_tree(dir: &Path) -> Result<()> {

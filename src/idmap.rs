@@ -51,7 +51,7 @@ pub fn dir(key: &str) -> PathBuf {
 
 /// Makes [`dir`] for a container whose root is host ID `owner`: reachable by
 /// it alone.
-fn make_dir(dir: &Path, owner: u32) -> Result<()> {
+pub fn make_dir(dir: &Path, owner: u32) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true).mode(0o711).create(TOP)?;
@@ -427,7 +427,11 @@ pub fn remove(dir: &Path) -> Result<()> {
         return Ok(());
     }
     // The rootfs first: an overlay of idmapped layers holds them busy.
-    let mut targets = vec![dir.join(ROOTFS), dir.join(SYSFS)];
+    let mut targets = vec![
+        dir.join(crate::procview::MOUNT_DIR),
+        dir.join(ROOTFS),
+        dir.join(SYSFS),
+    ];
     for sub in [BINDS, LAYERS] {
         if let Ok(entries) = fs::read_dir(dir.join(sub)) {
             targets.extend(entries.flatten().map(|e| e.path()));

@@ -10,6 +10,7 @@ mod container;
 mod criu;
 mod idmap;
 mod logging;
+mod procview;
 mod signal;
 mod stats;
 mod system;

@@ -521,7 +521,7 @@ SYSTEMD_ROOTFS=$(cd "$here/../.." && pwd)/target/systemd-rootfs
 t_systemd() {
     trap 'podman rm -f -t 0 e2e-systemd >/dev/null 2>&1' EXIT
     tar -C "$SYSTEMD_ROOTFS" -c . | podman import -q - localhost/rvz-systemd:e2e >/dev/null
-    podman run -d --name e2e-systemd $N localhost/rvz-systemd:e2e /sbin/init >/dev/null
+    podman run -d --name e2e-systemd $N --memory 512m localhost/rvz-systemd:e2e /sbin/init >/dev/null
     state=""
     for _ in $(seq 60); do
         state=$(podman exec e2e-systemd systemctl is-system-running 2>/dev/null) || true
@@ -535,6 +535,8 @@ t_systemd() {
     expect_eq "systemd's uid_map (inside, size)" "0 65536" "$inside $size"
     [ "$outside" -ge 1073741824 ] || { echo "systemd runs as host UID $outside" >&2; return 1; }
     expect_eq "owner of /etc/os-release inside" 0 "$(podman exec e2e-systemd stat -c %u /etc/os-release)"
+    # Its /proc view: --memory is its MemTotal.
+    expect_eq "MemTotal inside" "MemTotal: 524288 kB" "$(podman exec e2e-systemd grep MemTotal /proc/meminfo | tr -s ' ')"
     start=$(date +%s%N)
     podman stop -t 10 e2e-systemd >/dev/null
     ms=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -102,7 +102,7 @@ if [ -x /usr/sbin/criu ]; then
         nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink overlay"
 fi
 # Kernel modules, loaded by vm-init.sh in this order: the scratch disk's (virtio,
-# ext4) and, with CRIU, its checks' and socket/netns dumps'.
+# ext4), FUSE for the system containers' /proc view and, with CRIU, its checks' and socket/netns dumps'.
 moddir=$(ls -d "$kernel_dir"/lib/modules/*)
 mkdir -p "$stage/lib/modules"
 : > "$stage/lib/modules/load-order"
@@ -117,7 +117,7 @@ add_module() {
     cp "$ko" "$stage/lib/modules/"
     echo "$1" >> "$stage/lib/modules/load-order"
 }
-for m in virtio_pci virtio_blk ext4 ${criu_modules:-}; do add_module "$m"; done
+for m in virtio_pci virtio_blk ext4 fuse ${criu_modules:-}; do add_module "$m"; done
 # The tests find the workspace by the path they were built in.
 mkdir -p "$stage$WS/hack" "$stage$WS/target"
 cp "$WS/hack/mkrootfs.sh" "$WS/hack/mkrootfs-systemd.sh" "$stage$WS/hack/"

@@ -129,6 +129,59 @@ fn an_init_gets_a_system_container_and_halts_on_kill() {
     c.assert_no_leak();
 }
 
+/// Inside a system container /proc/meminfo, /proc/cpuinfo and /proc/uptime
+/// are its own: its memory limit (physpages), the CPUs its cpulimit allows,
+/// the time since its init started. The server behind them goes on delete.
+#[test]
+fn proc_shows_the_containers_memory_cpus_and_uptime() {
+    if skip_for_runc() {
+        return;
+    }
+    if !Path::new("/dev/fuse").exists() {
+        skip("the /proc view: no /dev/fuse here");
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init(
+        "sysproc",
+        out.path(),
+        &[("runvz.ubc.physpages", "0:256M"), ("runvz.cpulimit", "100")],
+    );
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let view = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "grep -E '^(MemTotal|MemFree):' /proc/meminfo; grep -c ^processor /proc/cpuinfo; cat /proc/uptime",
+    ]);
+    view.ok();
+    let lines: Vec<&str> = view.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{view}");
+    let kb = |line: &str| -> u64 { line.split_whitespace().nth(1).unwrap().parse().unwrap() };
+    assert_eq!(kb(lines[0]), 256 * 1024, "MemTotal: {view}");
+    assert!(kb(lines[1]) <= 256 * 1024, "MemFree: {view}");
+    assert_eq!(lines[2], "1", "CPUs under cpulimit 100: {view}");
+    let up: f64 = lines[3].split_whitespace().next().unwrap().parse().unwrap();
+    let host_up: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(up < 60.0 && up <= host_up, "uptime {up} (host {host_up})");
+    report(&format!(
+        "/proc view: MemTotal {} kB, {} CPU, up {up} s (host up {host_up} s)",
+        kb(lines[0]),
+        lines[2]
+    ));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    // The server's command line names the container: no leak means it is gone.
+    c.assert_no_leak();
+}
+
 #[test]
 fn haltsignal_overrides_and_other_signals_pass_unchanged() {
     if skip_for_runc() {

@@ -211,45 +211,39 @@ struct Usage {
     failcnt: Option<u64>,
 }
 
-/// A running container's counters: its cgroup directories and processes.
+/// The cgroup (v2) or memory-hierarchy cgroup (v1) a process is in.
+fn init_cgroup(pid: i32) -> Option<PathBuf> {
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    own.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let wanted = if crate::cgroups::is_v2() {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == "memory")
+        };
+        wanted.then(|| PathBuf::from(path))
+    })
+}
+
+/// A running container's counters: its cgroup and processes.
 struct Live {
     init: i32,
     v2: bool,
-    /// controller (v1) or "" (v2) → the container's cgroup directory.
-    dirs: HashMap<String, PathBuf>,
+    cgroup: PathBuf,
     pids: Vec<i32>,
 }
 
 impl Live {
     fn read(init: i32, container: &Container) -> Option<Live> {
-        let own = fs::read_to_string(format!("/proc/{init}/cgroup")).ok()?;
-        let v2 = crate::cgroups::is_v2();
-        let mut dirs = HashMap::new();
-        for line in own.lines() {
-            let mut fields = line.splitn(3, ':');
-            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-            let path = path.trim_start_matches('/');
-            if v2 {
-                if controllers.is_empty() {
-                    dirs.insert(String::new(), Path::new("/sys/fs/cgroup").join(path));
-                }
-            } else {
-                // Hierarchies are mounted by their joined name (cpu,cpuacct) or,
-                // on some hosts, one directory per controller.
-                let joined = Path::new("/sys/fs/cgroup").join(controllers);
-                for controller in controllers.split(',') {
-                    let mount = if joined.exists() {
-                        joined.clone()
-                    } else {
-                        Path::new("/sys/fs/cgroup").join(controller)
-                    };
-                    dirs.insert(controller.to_string(), mount.join(path));
-                }
-            }
-        }
-        let pids = container
-            .cgroup_path()
-            .and_then(|p| crate::cgroups::manager(&p, container.systemd(), &container.id).ok())
+        // The container's own cgroup, not its init's (systemd moves itself
+        // into init.scope); under --systemd-cgroup the path names a unit, so
+        // then the init's.
+        let cgroup = match container.cgroup_path() {
+            Some(path) if !container.systemd() => path,
+            _ => init_cgroup(init)?,
+        };
+        let pids = crate::cgroups::manager(&cgroup, container.systemd(), &container.id)
             .map(|m| crate::cgroups::pids(&m))
             .unwrap_or_default()
             .into_iter()
@@ -257,19 +251,18 @@ impl Live {
             .collect();
         Some(Live {
             init,
-            v2,
-            dirs,
+            v2: crate::cgroups::is_v2(),
+            cgroup,
             pids,
         })
     }
 
     fn file(&self, v1_controller: &str, v1_file: &str, v2_file: &str) -> Option<String> {
-        let (dir, file) = if self.v2 {
-            (self.dirs.get("")?, v2_file)
-        } else {
-            (self.dirs.get(v1_controller)?, v1_file)
-        };
-        fs::read_to_string(dir.join(file)).ok()
+        let wanted = if self.v2 { v2_file } else { v1_file };
+        if wanted.is_empty() {
+            return None;
+        }
+        crate::cgroups::read_file(&self.cgroup, v1_controller, v1_file, v2_file)
     }
 
     fn number(&self, controller: &str, v1_file: &str, v2_file: &str) -> Option<u64> {

@@ -117,6 +117,16 @@ pub enum Command {
     /// hooks runvz adds to containers itself
     #[command(hide = true)]
     InternalHook(internal_hook::InternalHookArgs),
+    /// serves a system container's /proc view (started by create)
+    #[command(hide = true)]
+    InternalProcview(ProcviewArgs),
+}
+
+/// `runvz internal-procview ID MOUNTPOINT` (not for people).
+#[derive(Args, Debug)]
+pub struct ProcviewArgs {
+    pub id: String,
+    pub mountpoint: PathBuf,
 }
 
 /// An error that must end runvz with a particular status, as runc's does
@@ -173,5 +183,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
         Command::Beancounters(args) => beancounters::run(&store()?, args).map(|_| 0),
         Command::InternalHook(args) => internal_hook::run(args).map(|_| 0),
+        Command::InternalProcview(args) => {
+            crate::procview::serve(store()?, args.id, args.mountpoint).map(|_| 0)
+        }
     }
 }

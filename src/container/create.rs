@@ -75,6 +75,10 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
             crate::idmap::sysfs_of_joined_netns(&mut spec, &idmap_dir, start)?;
         }
         crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
+        if meta.system && opts.restore.is_none() {
+            crate::idmap::make_dir(&idmap_dir, meta.userns_start.unwrap_or(0))?;
+            crate::procview::start(&mut spec, store.root(), opts.id, &idmap_dir)?;
+        }
         spec.save(runvz_dir.join("config.json"))
             .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
         crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);

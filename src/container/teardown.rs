@@ -80,7 +80,11 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         .and_then(Path::parent)
         .map(|root| crate::userns::key(root, &container.id));
     if let Some(key) = &key
-        && let Err(err) = crate::idmap::remove(&crate::idmap::dir(key))
+        && let Err(err) = {
+            let dir = crate::idmap::dir(key);
+            crate::procview::stop(&dir);
+            crate::idmap::remove(&dir)
+        }
     {
         lock.remove();
         return Err(err);

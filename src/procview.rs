@@ -1,0 +1,475 @@
+//! The container's own view of /proc (as LXCFS gives): in a system container
+//! `/proc/meminfo`, `/proc/cpuinfo` and `/proc/uptime` show its memory limit
+//! and use, the CPUs it may use and the time since its init started, as an
+//! OpenVZ container's did, so `free`, `top`, `nproc`-minded tools and
+//! `uptime` tell the truth inside.
+//!
+//! A small FUSE filesystem per container serves the three files, each made
+//! afresh from the container's cgroup at every open. Its server is runvz
+//! itself (`runvz internal-procview`, started by `create`), mounted in the
+//! container's directory of host-side mounts ([`crate::idmap::dir`]); the spec
+//! binds each file over the container's procfs (runc's list of paths allowed
+//! there is exactly what LXCFS binds). `delete` unmounts it, which ends the
+//! server. /proc/user_beancounters cannot be offered the same way: a bind
+//! needs an existing file to cover, and procfs has no such entry on a stock
+//! kernel; `runvz beancounters` reports them from the host.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use fuser::{
+    FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
+    ReplyOpen, Request,
+};
+use oci_spec::runtime::{MountBuilder, Spec};
+
+use crate::container::Store;
+
+/// The files served, by inode (the root directory is 1).
+const FILES: [&str; 3] = ["meminfo", "cpuinfo", "uptime"];
+/// Where the filesystem is mounted, in the container's host-side directory.
+pub const MOUNT_DIR: &str = "proc";
+/// The server's PID, beside it, so `delete` can make sure it is gone.
+const PID_FILE: &str = "procview.pid";
+
+/// Starts the server for container `id` of `store_root`, waits until it is
+/// mounted and binds its files over the container's /proc in the spec. Without
+/// FUSE on the host, the container keeps the host's files (with a warning).
+pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result<()> {
+    if !Path::new("/dev/fuse").exists() {
+        tracing::warn!(
+            "no /dev/fuse: container {id} sees the host's /proc/meminfo, cpuinfo and uptime"
+        );
+        return Ok(());
+    }
+    let mountpoint = dir.join(MOUNT_DIR);
+    fs::create_dir_all(&mountpoint)?;
+    let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
+    let mut server = std::process::Command::new(exe);
+    server
+        .arg("--root")
+        .arg(store_root)
+        .arg("internal-procview")
+        .arg(id)
+        .arg(&mountpoint)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Its own session: the caller's terminal or signals must not end it.
+    // SAFETY: setsid is async-signal-safe and touches nothing else.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        server.pre_exec(|| nix::unistd::setsid().map(drop).map_err(Into::into));
+    }
+    let mut child = server
+        .spawn()
+        .context("cannot start the /proc view server")?;
+    fs::write(dir.join(PID_FILE), child.id().to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !crate::idmap::is_mount_point(&mountpoint) {
+        if let Some(status) = child.try_wait()? {
+            bail!("the /proc view server of {id} ended ({status}) before mounting");
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the /proc view server of {id} did not mount within 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for file in FILES {
+        mounts.push(
+            MountBuilder::default()
+                .destination(Path::new("/proc").join(file))
+                .typ("bind")
+                .source(mountpoint.join(file))
+                .options(vec!["bind".to_string(), "ro".to_string()])
+                .build()?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
+/// Ends the server of a container's host-side directory `dir`, if it runs;
+/// its mount goes with the directory ([`crate::idmap::remove`]).
+pub fn stop(dir: &Path) {
+    let Some(pid) = fs::read_to_string(dir.join(PID_FILE))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let _ = nix::mount::umount2(&dir.join(MOUNT_DIR), nix::mount::MntFlags::MNT_DETACH);
+    // Only if that PID is still our server (not a reused PID).
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if cmdline.windows(17).any(|w| w == b"internal-procview") {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// `runvz internal-procview ID MOUNTPOINT`: serves until unmounted.
+pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
+    let view = ProcView { store, id };
+    fuser::mount2(
+        view,
+        &mountpoint,
+        &[
+            MountOption::FSName("runvz-procview".into()),
+            MountOption::RO,
+            // The container's processes are other users (its own range).
+            MountOption::AllowOther,
+        ],
+    )
+    .with_context(|| format!("cannot mount the /proc view at {}", mountpoint.display()))
+}
+
+struct ProcView {
+    store: Store,
+    id: String,
+}
+
+/// Attributes, with the size of the file as it reads now: sendfile and
+/// splice (busybox's and coreutils' cat) read no further than the size.
+fn attr(ino: u64, size: u64) -> FileAttr {
+    let now = SystemTime::now();
+    FileAttr {
+        ino,
+        size,
+        blocks: 0,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        crtime: now,
+        kind: if ino == 1 {
+            FileType::Directory
+        } else {
+            FileType::RegularFile
+        },
+        perm: if ino == 1 { 0o555 } else { 0o444 },
+        nlink: if ino == 1 { 2 } else { 1 },
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// No caching of attributes: the size changes as the contents do.
+const TTL: Duration = Duration::ZERO;
+/// Each open gets its own snapshot; reads go straight to it.
+const FOPEN_DIRECT_IO: u32 = 1;
+
+impl Filesystem for ProcView {
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        match FILES.iter().position(|f| OsStr::new(f) == name) {
+            Some(index) if parent == 1 => {
+                let ino = index as u64 + 2;
+                reply.entry(&TTL, &attr(ino, self.size(ino)), 0)
+            }
+            _ => reply.error(libc::ENOENT),
+        }
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        if ino == 1 || (2..2 + FILES.len() as u64).contains(&ino) {
+            reply.attr(&TTL, &attr(ino, self.size(ino)));
+        } else {
+            reply.error(libc::ENOENT);
+        }
+    }
+
+    fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        if (2..2 + FILES.len() as u64).contains(&ino) {
+            reply.opened(0, FOPEN_DIRECT_IO);
+        } else {
+            reply.error(libc::EISDIR);
+        }
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let Some(text) = self.contents(ino) else {
+            reply.error(libc::ENOENT);
+            return;
+        };
+        let bytes = text.as_bytes();
+        let start = (offset.max(0) as usize).min(bytes.len());
+        let end = (start + size as usize).min(bytes.len());
+        reply.data(&bytes[start..end]);
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        if ino != 1 {
+            reply.error(libc::ENOTDIR);
+            return;
+        }
+        let entries = [
+            (1, FileType::Directory, "."),
+            (1, FileType::Directory, ".."),
+        ]
+        .into_iter()
+        .chain(
+            FILES
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (i as u64 + 2, FileType::RegularFile, *f)),
+        );
+        for (index, (ino, kind, name)) in entries.enumerate().skip(offset.max(0) as usize) {
+            if reply.add(ino, index as i64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}
+
+impl ProcView {
+    /// File `ino` as it reads now.
+    fn contents(&self, ino: u64) -> Option<String> {
+        let file = FILES.get(ino.checked_sub(2)? as usize)?;
+        Some(self.render(file).unwrap_or_else(|| {
+            // The container is gone or unreadable: the host's file, as without a view.
+            fs::read_to_string(Path::new("/proc").join(file)).unwrap_or_default()
+        }))
+    }
+
+    fn size(&self, ino: u64) -> u64 {
+        self.contents(ino).map_or(0, |text| text.len() as u64)
+    }
+
+    fn render(&self, file: &str) -> Option<String> {
+        let container = self.store.load(&self.id).ok()?;
+        let cgroup = container.cgroup_path()?;
+        match file {
+            "meminfo" => Some(meminfo(&cgroup)),
+            "cpuinfo" => Some(cpuinfo(&cgroup)),
+            "uptime" => uptime(container.live_pid()?.as_raw()),
+            _ => None,
+        }
+    }
+}
+
+fn number(text: Option<String>) -> Option<u64> {
+    text?.trim().parse().ok()
+}
+
+/// A `key value` line of memory.stat.
+fn memory_stat(cgroup: &Path, v1_key: &str, v2_key: &str) -> u64 {
+    let key = if crate::cgroups::is_v2() {
+        v2_key
+    } else {
+        v1_key
+    };
+    crate::cgroups::read_file(cgroup, "memory", "memory.stat", "memory.stat")
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next()? == key).then(|| words.next()?.parse().ok())?
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The host's meminfo with the totals, free and cache lines of the
+/// container's memory cgroup (kB), when it has a limit below the host's.
+fn meminfo(cgroup: &Path) -> String {
+    let host = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let host_kb = |key: &str| -> u64 {
+        host.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let limit = crate::cgroups::memory_limit(cgroup);
+    if limit <= 0 || limit as u64 / 1024 >= host_kb("MemTotal:") {
+        return host;
+    }
+    let total = limit as u64 / 1024;
+    let used = number(crate::cgroups::read_file(
+        cgroup,
+        "memory",
+        "memory.usage_in_bytes",
+        "memory.current",
+    ))
+    .unwrap_or(0)
+        / 1024;
+    let cached = memory_stat(cgroup, "total_cache", "file") / 1024;
+    let shmem = memory_stat(cgroup, "total_shmem", "shmem") / 1024;
+    let free = total.saturating_sub(used);
+    let available = (free + cached.saturating_sub(shmem)).min(total);
+    let swap_limit = number(crate::cgroups::read_file(
+        cgroup,
+        "memory",
+        "memory.memsw.limit_in_bytes",
+        "memory.swap.max",
+    ));
+    let swap = |key: &str, host_value: u64| -> u64 {
+        match (key, swap_limit) {
+            // v1 limits memory+swap together: the swap is what is above memory.
+            ("SwapTotal:", Some(l)) if !crate::cgroups::is_v2() => {
+                (l / 1024).saturating_sub(total).min(host_value)
+            }
+            ("SwapTotal:", Some(l)) => (l / 1024).min(host_value),
+            _ => host_value,
+        }
+    };
+    let swap_total = swap("SwapTotal:", host_kb("SwapTotal:"));
+    let swap_used = number(crate::cgroups::read_file(
+        cgroup,
+        "memory",
+        "memory.memsw.usage_in_bytes",
+        "memory.swap.current",
+    ))
+    .map(|b| {
+        if crate::cgroups::is_v2() {
+            b / 1024
+        } else {
+            (b / 1024).saturating_sub(used)
+        }
+    })
+    .unwrap_or(0);
+    host.lines()
+        .map(|line| {
+            let key = line.split_whitespace().next().unwrap_or("");
+            let value = match key {
+                "MemTotal:" => Some(total),
+                "MemFree:" => Some(free),
+                "MemAvailable:" => Some(available),
+                "Buffers:" => Some(0),
+                "Cached:" => Some(cached),
+                "Shmem:" => Some(shmem),
+                "SwapTotal:" => Some(swap_total),
+                "SwapFree:" => Some(swap_total.saturating_sub(swap_used)),
+                _ => None,
+            };
+            match value {
+                Some(kb) => format!("{key:<16}{kb:>8} kB\n"),
+                None => format!("{line}\n"),
+            }
+        })
+        .collect()
+}
+
+/// How many CPUs the container may use: its cpuset, cut to its CPU quota.
+fn cpu_count(cgroup: &Path) -> usize {
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpuset = crate::cgroups::read_file(
+        cgroup,
+        "cpuset",
+        "cpuset.effective_cpus",
+        "cpuset.cpus.effective",
+    )
+    .map(|list| cpu_list_len(list.trim()))
+    .filter(|&n| n > 0)
+    .unwrap_or(online);
+    let quota = if crate::cgroups::is_v2() {
+        crate::cgroups::read_file(cgroup, "", "", "cpu.max").and_then(|max| {
+            let mut fields = max.split_whitespace();
+            let quota: u64 = fields.next()?.parse().ok()?;
+            let period: u64 = fields.next()?.parse().ok()?;
+            Some(quota.div_ceil(period))
+        })
+    } else {
+        let quota = crate::cgroups::read_file(cgroup, "cpu", "cpu.cfs_quota_us", "")
+            .and_then(|q| q.trim().parse::<i64>().ok())
+            .filter(|&q| q > 0);
+        let period = number(crate::cgroups::read_file(
+            cgroup,
+            "cpu",
+            "cpu.cfs_period_us",
+            "",
+        ));
+        quota.zip(period).map(|(q, p)| (q as u64).div_ceil(p))
+    };
+    match quota {
+        Some(q) if q > 0 => cpuset.min(q as usize),
+        _ => cpuset,
+    }
+}
+
+/// The number of CPUs in a list such as `0-3,6`.
+fn cpu_list_len(list: &str) -> usize {
+    list.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => match (a.parse::<usize>(), b.parse::<usize>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 0,
+            },
+            None => usize::from(part.parse::<usize>().is_ok()),
+        })
+        .sum()
+}
+
+/// The host's cpuinfo, its first CPUs only, as many as the container may use.
+fn cpuinfo(cgroup: &Path) -> String {
+    let host = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let count = cpu_count(cgroup);
+    let mut out = String::new();
+    for block in host
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .take(count)
+    {
+        out.push_str(block.trim_end_matches('\n'));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// Seconds since the container's init started (and, as the kernel's second
+/// field, the idle time, which a container has no count of: 0).
+fn uptime(init: i32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{init}/stat")).ok()?;
+    // The fields after the command's closing parenthesis; starttime is field 22.
+    let after = stat.rsplit_once(')')?.1;
+    let start_ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let host: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let up = (host - start_ticks as f64 / ticks).max(0.0);
+    Some(format!("{up:.2} 0.00\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_list_len;
+
+    #[test]
+    fn cpu_lists_count_ranges_and_singles() {
+        assert_eq!(cpu_list_len("0-3,6"), 5);
+        assert_eq!(cpu_list_len("0"), 1);
+        assert_eq!(cpu_list_len(""), 0);
+    }
+}
