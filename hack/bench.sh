@@ -4,6 +4,9 @@
 #   (a) create + start + delete --force of a `sleep 10` container
 #   (b) run of /bin/true
 #   (c) exec of /bin/true into a running container
+#   (d) create + start + delete --force of a busybox-init container: for runvz a
+#       system container with all it gets (own user-namespace range, idmapped
+#       rootfs, delegated cgroup, the /proc view server), for runc a plain one
 #
 # Environment:
 #   RUNVZ   runtime under test   (default: <repo>/target/release/runvz)
@@ -37,7 +40,7 @@ declare -A BIN=([runc]=$RUNC [runvz]=$RUNVZ)
 cleanup() {
     set +e
     for n in "${NAMES[@]}"; do
-        for c in a b c; do
+        for c in a b c d; do
             "${BIN[$n]}" --root "$WORK/$n/root" delete --force "bench-$n-$c" >/dev/null 2>&1
         done
     done
@@ -102,10 +105,15 @@ EOF
 for n in "${NAMES[@]}"; do
     mkdir -p "$WORK/$n/root"
     cp -a "$WORK/rootfs-cache" "$WORK/$n/rootfs"
-    for c in a b c; do mkdir -p "$WORK/$n/$c"; done
+    for c in a b c d; do mkdir -p "$WORK/$n/$c"; done
     write_config "$WORK/$n/a" "$WORK/$n/rootfs" "/$CGPARENT/$n-a" '["sleep", "10"]'
     write_config "$WORK/$n/b" "$WORK/$n/rootfs" "/$CGPARENT/$n-b" '["/bin/true"]'
     write_config "$WORK/$n/c" "$WORK/$n/rootfs" "/$CGPARENT/$n-c" '["sleep", "1000"]'
+    # busybox's init with one service, for case (d).
+    mkdir -p "$WORK/$n/rootfs/sbin"
+    ln -sf /bin/busybox "$WORK/$n/rootfs/sbin/init"
+    echo '::respawn:/bin/sleep 1000' >"$WORK/$n/rootfs/etc/inittab"
+    write_config "$WORK/$n/d" "$WORK/$n/rootfs" "/$CGPARENT/$n-d" '["/sbin/init"]'
 done
 
 rt() { echo "${BIN[$1]} --root $WORK/$1/root"; }
@@ -143,10 +151,13 @@ prep_a() { echo "$(rt "$1") delete --force bench-$1-a >/dev/null 2>&1 || true"; 
 cmd_b() { echo "$(rt "$1") run --bundle $WORK/$1/b bench-$1-b"; }
 prep_b() { echo "$(rt "$1") delete --force bench-$1-b >/dev/null 2>&1 || true"; }
 cmd_c() { echo "$(rt "$1") exec bench-$1-c /bin/true"; }
+cmd_d() { echo "$(rt "$1") create --bundle $WORK/$1/d bench-$1-d && $(rt "$1") start bench-$1-d && $(rt "$1") delete --force bench-$1-d"; }
+prep_d() { echo "$(rt "$1") delete --force bench-$1-d >/dev/null 2>&1 || true"; }
 
 bench "create+start+delete (sleep 10)" a "$(cmd_a runc)" "$(cmd_a runvz)" "$(prep_a runc)" "$(prep_a runvz)"
 bench "run /bin/true" b "$(cmd_b runc)" "$(cmd_b runvz)" "$(prep_b runc)" "$(prep_b runvz)"
 bench "exec /bin/true" c "$(cmd_c runc)" "$(cmd_c runvz)" true true
+bench "init: create+start+delete" d "$(cmd_d runc)" "$(cmd_d runvz)" "$(prep_d runc)" "$(prep_d runvz)"
 
 echo
 echo "runc:  $RUNC"
