@@ -165,6 +165,14 @@ pub fn read_file(
     std::fs::read_to_string(file).ok()
 }
 
+/// The value of `key` in a flat keyed cgroup file (memory.stat, *.events).
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next()? == key).then(|| words.next()?.parse().ok())?
+    })
+}
+
 /// Removes a cgroup directory and the cgroups below it, deepest first (cgroup
 /// directories go with rmdir only); retries while exiting processes leave.
 pub fn remove_tree(dir: &Path) -> Result<()> {

@@ -285,12 +285,7 @@ fn memory_stat(cgroup: &Path, v1_key: &str, v2_key: &str) -> u64 {
         v1_key
     };
     crate::cgroups::read_file(cgroup, "memory", "memory.stat", "memory.stat")
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let mut words = l.split_whitespace();
-                (words.next()? == key).then(|| words.next()?.parse().ok())?
-            })
-        })
+        .and_then(|text| crate::cgroups::keyed_value(&text, key))
         .unwrap_or(0)
 }
 

@@ -271,11 +271,7 @@ impl Live {
 
     /// A `key value` line of a flat keyed file (memory.stat, *.events).
     fn keyed(&self, controller: &str, v1_file: &str, v2_file: &str, key: &str) -> Option<u64> {
-        let text = self.file(controller, v1_file, v2_file)?;
-        text.lines().find_map(|l| {
-            let mut words = l.split_whitespace();
-            (words.next()? == key).then(|| words.next()?.parse().ok())?
-        })
+        crate::cgroups::keyed_value(&self.file(controller, v1_file, v2_file)?, key)
     }
 
     fn memory_stat(&self, v1_key: &str, v2_key: &str) -> Option<u64> {
