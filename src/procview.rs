@@ -14,6 +14,7 @@
 //! needs an existing file to cover, and procfs has no such entry on a stock
 //! kernel; `runvz beancounters` reports them from the host.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use fuser::{
-    FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry,
-    ReplyOpen, Request,
+    FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, Request,
 };
 use oci_spec::runtime::{MountBuilder, Spec};
 
@@ -103,7 +104,6 @@ pub fn stop(dir: &Path) {
     else {
         return;
     };
-    let _ = nix::mount::umount2(&dir.join(MOUNT_DIR), nix::mount::MntFlags::MNT_DETACH);
     // Only if that PID is still our server (not a reused PID).
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     if cmdline.windows(17).any(|w| w == b"internal-procview") {
@@ -116,7 +116,12 @@ pub fn stop(dir: &Path) {
 
 /// `runvz internal-procview ID MOUNTPOINT`: serves until unmounted.
 pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
-    let view = ProcView { store, id };
+    let view = ProcView {
+        store,
+        id,
+        snapshots: HashMap::new(),
+        next_handle: 1,
+    };
     fuser::mount2(
         view,
         &mountpoint,
@@ -133,6 +138,10 @@ pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
 struct ProcView {
     store: Store,
     id: String,
+    /// Each open file's contents as they were at open, by file handle, so a
+    /// reader that reads in pieces gets one consistent file.
+    snapshots: HashMap<u64, String>,
+    next_handle: u64,
 }
 
 /// Attributes, with the size of the file as it reads now: sendfile and
@@ -164,7 +173,7 @@ fn attr(ino: u64, size: u64) -> FileAttr {
 
 /// No caching of attributes: the size changes as the contents do.
 const TTL: Duration = Duration::ZERO;
-/// Each open gets its own snapshot; reads go straight to it.
+/// Reads go to the server every time, not to the page cache.
 const FOPEN_DIRECT_IO: u32 = 1;
 
 impl Filesystem for ProcView {
@@ -187,26 +196,44 @@ impl Filesystem for ProcView {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        if (2..2 + FILES.len() as u64).contains(&ino) {
-            reply.opened(0, FOPEN_DIRECT_IO);
-        } else {
-            reply.error(libc::EISDIR);
+        match self.contents(ino) {
+            Some(text) => {
+                let handle = self.next_handle;
+                self.next_handle += 1;
+                self.snapshots.insert(handle, text);
+                reply.opened(handle, FOPEN_DIRECT_IO);
+            }
+            None => reply.error(libc::EISDIR),
         }
+    }
+
+    fn release(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.snapshots.remove(&fh);
+        reply.ok();
     }
 
     fn read(
         &mut self,
         _req: &Request<'_>,
-        ino: u64,
-        _fh: u64,
+        _ino: u64,
+        fh: u64,
         offset: i64,
         size: u32,
         _flags: i32,
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        let Some(text) = self.contents(ino) else {
-            reply.error(libc::ENOENT);
+        let Some(text) = self.snapshots.get(&fh) else {
+            reply.error(libc::EBADF);
             return;
         };
         let bytes = text.as_bytes();
