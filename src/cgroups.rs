@@ -17,6 +17,43 @@ pub fn is_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// A config's `cgroupsPath` kept inside the cgroup tree, as runc keeps it: `..`
+/// is resolved lexically from the tree's root, so `/../../tmp/x` is the cgroup
+/// `/tmp/x`, never a directory elsewhere on the host. A systemd path
+/// (`slice:prefix:name`) may not hold `/`.
+pub fn confine(path: &Path, systemd: bool) -> Result<std::path::PathBuf> {
+    use std::path::Component;
+    let text = path.to_string_lossy();
+    if systemd && text.contains(':') {
+        if text
+            .split(':')
+            .any(|part| part.contains('/') || part == "..")
+        {
+            anyhow::bail!(
+                "cgroupsPath {text:?}: a systemd cgroups path (slice:prefix:name) cannot hold '/' or '..'"
+            );
+        }
+        return Ok(path.to_path_buf());
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => parts.push(name),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if parts.is_empty() {
+        // Its teardown would signal and remove the host's whole tree.
+        anyhow::bail!("cgroupsPath {text:?} names the root of the cgroup tree");
+    }
+    let mut confined = std::path::PathBuf::from(if path.is_absolute() { "/" } else { "" });
+    confined.extend(parts);
+    Ok(confined)
+}
+
 pub fn manager(cgroup_path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
     libcgroups::common::create_cgroup_manager(CgroupConfig {
         cgroup_path: cgroup_path.to_path_buf(),
@@ -131,18 +168,22 @@ pub fn remove_children(cgroup_path: &Path) -> Result<()> {
 pub fn dirs_in_every_hierarchy(cgroup_path: &Path) -> Vec<std::path::PathBuf> {
     let relative = cgroup_path.to_string_lossy();
     let relative = relative.trim_start_matches('/');
-    let roots: Vec<std::path::PathBuf> = if is_v2() {
+    hierarchy_roots()
+        .into_iter()
+        .map(|root| root.join(relative))
+        .filter(|dir| dir.is_dir())
+        .collect()
+}
+
+/// The root of every mounted hierarchy (the one unified tree on v2).
+pub fn hierarchy_roots() -> Vec<std::path::PathBuf> {
+    if is_v2() {
         vec![Path::new("/sys/fs/cgroup").to_path_buf()]
     } else {
         std::fs::read_dir("/sys/fs/cgroup")
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
-    };
-    roots
-        .into_iter()
-        .map(|root| root.join(relative))
-        .filter(|dir| dir.is_dir())
-        .collect()
+    }
 }
 
 /// A file of the container's cgroup: `v2_file` in its unified directory, or

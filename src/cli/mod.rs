@@ -9,7 +9,6 @@ mod delete;
 mod events;
 mod exec;
 mod features;
-mod internal_hook;
 mod kill;
 mod list;
 mod pause;
@@ -114,9 +113,6 @@ pub enum Command {
     Restore(checkpoint::RestoreArgs),
     /// show containers' beancounters (OpenVZ's /proc/user_beancounters)
     Beancounters(beancounters::BeancountersArgs),
-    /// hooks runvz adds to containers itself
-    #[command(hide = true)]
-    InternalHook(internal_hook::InternalHookArgs),
     /// serves a system container's /proc view (started by create)
     #[command(hide = true)]
     InternalProcview(ProcviewArgs),
@@ -182,7 +178,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
         Command::Beancounters(args) => beancounters::run(&store()?, args).map(|_| 0),
-        Command::InternalHook(args) => internal_hook::run(args).map(|_| 0),
         Command::InternalProcview(args) => {
             crate::procview::serve(store()?, args.id, args.mountpoint).map(|_| 0)
         }

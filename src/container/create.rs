@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{HookBuilder, LinuxNamespaceType, Spec};
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::beancounter::{self, Settings};
@@ -176,7 +176,8 @@ fn prepare_spec(
         .clone()
         .with_context(|| format!("{}: linux section is missing", config_path.display()))?;
     let cgroup_path = match linux.cgroups_path() {
-        Some(path) => path.clone(),
+        Some(path) => crate::cgroups::confine(path, opts.systemd)
+            .with_context(|| format!("{}: linux.cgroupsPath", config_path.display()))?,
         None => default_cgroup_path(opts.id, opts.systemd),
     };
     linux.set_cgroups_path(Some(cgroup_path.clone()));
@@ -196,7 +197,6 @@ fn prepare_spec(
     } else {
         rootfs.clone()
     };
-    add_runc_compat_hook(&mut spec, &container_root)?;
     // Last, so nothing after it can fail and leave the range taken.
     let userns_start = if userns {
         let start = crate::userns::allocate(&crate::userns::key(store_root, opts.id))?;
@@ -234,64 +234,6 @@ fn apply_beancounters(spec: Spec, where_: &str) -> Result<Spec> {
     beancounter::spec::apply(&settings, &mut value, where_)?;
     serde_json::from_value(value)
         .with_context(|| format!("{where_}: beancounters made an invalid spec"))
-}
-
-/// Where libcontainer differs from runc inside the container, runvz's own first
-/// createContainer hook (`runvz internal-hook create-container`) puts it right
-/// before pivot_root: `/dev/core` (libcontainer links `/dev/kcore`), `lo` up in a
-/// new network namespace, and runc's `tmpcopyup` tmpfs option (which libcontainer
-/// refuses, so it is taken out of the mount and done by the hook).
-fn add_runc_compat_hook(spec: &mut Spec, rootfs: &Path) -> Result<()> {
-    let mut args = vec![];
-    if Path::new("/proc/kcore").exists() {
-        args.push("--dev-core".to_string());
-    }
-    let new_netns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
-        });
-    if new_netns {
-        args.push("--loopback".to_string());
-    }
-    if let Some(mut mounts) = spec.mounts().clone() {
-        for mount in &mut mounts {
-            let Some(options) = mount.options().clone() else {
-                continue;
-            };
-            if options.iter().any(|o| o == "tmpcopyup") {
-                mount.set_options(Some(
-                    options.into_iter().filter(|o| o != "tmpcopyup").collect(),
-                ));
-                args.push("--tmpcopyup".to_string());
-                args.push(mount.destination().display().to_string());
-            }
-        }
-        spec.set_mounts(Some(mounts));
-    }
-    if args.is_empty() {
-        return Ok(());
-    }
-    let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
-    let mut hook_args = vec![
-        "runvz".to_string(),
-        "internal-hook".to_string(),
-        "create-container".to_string(),
-        "--rootfs".to_string(),
-        rootfs.display().to_string(),
-    ];
-    hook_args.extend(args);
-    let hook = HookBuilder::default().path(exe).args(hook_args).build()?;
-    let mut hooks = spec.hooks().clone().unwrap_or_default();
-    let mut create_container = hooks.create_container().clone().unwrap_or_default();
-    // First, so the user's own hooks already see runc's layout.
-    create_container.insert(0, hook);
-    hooks.set_create_container(Some(create_container));
-    spec.set_hooks(Some(hooks));
-    Ok(())
 }
 
 /// runc's default is a path relative to its own cgroup; libcontainer's has colons

@@ -33,9 +33,7 @@ use crate::validator::Validator;
 use crate::{tty, utils};
 
 // runvz: "user" added, so an exec joins the init's user namespace.
-const NAMESPACE_TYPES: &[&str] = &[
-    "user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time",
-];
+const NAMESPACE_TYPES: &[&str] = &["user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"];
 const TENANT_NOTIFY: &str = "tenant-notify-";
 const TENANT_TTY: &str = "tenant-tty-";
 
@@ -471,6 +469,12 @@ impl TenantContainerBuilder {
 
         if let Some(time_offsets) = spec_linux.time_offsets() {
             linux_builder = linux_builder.time_offsets(time_offsets.clone());
+        }
+
+        // runvz: an exec'd process gets the container's seccomp profile, as runc
+        // gives it to every process it starts in the container.
+        if let Some(seccomp) = spec_linux.seccomp() {
+            linux_builder = linux_builder.seccomp(seccomp.clone());
         }
 
         let linux = linux_builder.build()?;

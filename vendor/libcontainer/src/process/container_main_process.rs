@@ -212,7 +212,13 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         )?;
 
         #[cfg(feature = "libseccomp")]
-        if let Some(seccomp) = linux.seccomp() {
+        // runvz: only a profile with a listener needs the container's state (an
+        // exec'd process carries the profile too, runvz patch 6).
+        if let Some(seccomp) = linux
+            .seccomp()
+            .as_ref()
+            .filter(|s| crate::seccomp::is_notify(s))
+        {
             let container = container_args
                 .container
                 .as_ref()

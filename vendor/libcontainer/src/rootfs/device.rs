@@ -1,17 +1,19 @@
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use libc;
-use nix::fcntl::{OFlag, open};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::mount::MsFlags;
-use nix::sys::stat::{FileStat, Mode, fstat, umask};
-use nix::unistd::{Gid, Uid, close};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mknodat, umask};
+use nix::unistd::{Gid, Uid, fchownat};
 use oci_spec::runtime::LinuxDevice;
 
 use super::utils::to_sflag;
 use crate::syscall::Syscall;
 use crate::syscall::syscall::create_syscall;
-use crate::utils::PathBufExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -107,36 +109,50 @@ impl Device {
         Ok(())
     }
 
+    // runvz: both kinds of device are made through their parent directory,
+    // resolved inside the rootfs, and never through a host path.
     fn bind_dev(&self, rootfs: &Path, dev: &LinuxDevice) -> Result<()> {
-        let full_container_path = create_container_dev_path(rootfs, dev)?;
-        tracing::debug!(
-            "bind_dev with full container path {:?}",
-            full_container_path
-        );
-
-        let fd = open(
-            &full_container_path,
-            OFlag::O_RDWR | OFlag::O_CREAT,
+        let (dir, name) = container_dev_parent(rootfs, dev)?;
+        // An empty file to bind over (kept if the image has one).
+        match mknodat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            SFlag::S_IFREG,
             Mode::from_bits_truncate(0o644),
-        )
-        .inspect_err(|err| {
-            tracing::error!("failed to open bind dev {:?}: {}", full_container_path, err);
-        })?;
-        close(fd)?;
+            0,
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(err) => {
+                tracing::error!(?err, path = ?dev.path(), "failed to create bind dev target");
+                return Err(err.into());
+            }
+        }
+        let target = openat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: a new fd from openat, owned only here.
+        let target = unsafe { OwnedFd::from_raw_fd(target) };
+        let kind = fstat(target.as_raw_fd())?.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != libc::S_IFCHR && kind != libc::S_IFBLK {
+            return Err(DeviceError::Custom(format!(
+                "cannot bind device {}: the rootfs holds something else there",
+                dev.path().display()
+            )));
+        }
+        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", target.as_raw_fd()));
         self.syscall
             .mount(
                 Some(dev.path()),
-                &full_container_path,
+                &proc_path,
                 Some("bind"),
                 MsFlags::MS_BIND,
                 None,
             )
             .map_err(|err| {
-                tracing::error!(
-                    ?err,
-                    path = ?full_container_path,
-                    "failed to mount bind dev",
-                );
+                tracing::error!(?err, path = ?dev.path(), "failed to mount bind dev");
                 err
             })?;
 
@@ -151,76 +167,60 @@ impl Device {
                 | ((major & !0xfff) << 32)) as u64
         }
 
-        let full_container_path = create_container_dev_path(rootfs, dev)?;
-
-        self.syscall
-            .mknod(
-                &full_container_path,
-                to_sflag(dev.typ()),
-                Mode::from_bits_truncate(dev.file_mode().unwrap_or(0o666)),
-                makedev(dev.major(), dev.minor()),
-            )
-            .map_err(|err| {
-                tracing::error!(
-                    ?err,
-                    path = ?full_container_path,
-                    major = ?dev.major(),
-                    minor = ?dev.minor(),
-                    "failed to mknod device"
-                );
-
-                err
-            })?;
-        self.syscall
-            .chown(
-                &full_container_path,
-                dev.uid().map(Uid::from_raw),
-                dev.gid().map(Gid::from_raw),
-            )
-            .map_err(|err| {
-                tracing::error!(
-                    path = ?full_container_path,
-                    ?err,
-                    uid = ?dev.uid(),
-                    gid = ?dev.gid(),
-                    "failed to chown device"
-                );
-
-                err
-            })?;
+        let (dir, name) = container_dev_parent(rootfs, dev)?;
+        mknodat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            to_sflag(dev.typ()),
+            Mode::from_bits_truncate(dev.file_mode().unwrap_or(0o666)),
+            makedev(dev.major(), dev.minor()),
+        )
+        .map_err(|err| {
+            tracing::error!(?err, path = ?dev.path(), major = ?dev.major(), minor = ?dev.minor(), "failed to mknod device");
+            err
+        })?;
+        fchownat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            dev.uid().map(Uid::from_raw),
+            dev.gid().map(Gid::from_raw),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|err| {
+            tracing::error!(path = ?dev.path(), ?err, uid = ?dev.uid(), gid = ?dev.gid(), "failed to chown device");
+            err
+        })?;
 
         Ok(())
     }
 }
 
-fn create_container_dev_path(rootfs: &Path, dev: &LinuxDevice) -> Result<PathBuf> {
-    let relative_dev_path = dev.path().as_relative().map_err(|err| {
-        tracing::error!(
-            "failed to convert {:?} to relative path: {}",
-            dev.path(),
-            err
-        );
-        DeviceError::Other(err.into())
+/// runvz: the device's parent directory, made and opened inside the rootfs (the
+/// image's symlinks resolved in it, as runc's securejoin does), and its name.
+fn container_dev_parent(rootfs: &Path, dev: &LinuxDevice) -> Result<(OwnedFd, String)> {
+    let invalid = || DeviceError::InvalidDevicePath(dev.path().to_path_buf());
+    let name = dev
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(invalid)?
+        .to_string();
+    let parent = dev.path().parent().ok_or_else(invalid)?;
+    let parent = super::utils::resolve_in_rootfs(rootfs, parent).map_err(DeviceError::Custom)?;
+    let open = || -> std::result::Result<OwnedFd, pathrs::error::Error> {
+        let root = pathrs::Root::open(rootfs)?;
+        Ok(root
+            .mkdir_all(&parent, &Permissions::from_mode(0o755))?
+            .into())
+    };
+    let dir = open().map_err(|err| {
+        tracing::error!(?err, path = ?dev.path(), "failed to create the device's directory");
+        DeviceError::Custom(format!(
+            "cannot create the directory of device {}: {err}",
+            dev.path().display()
+        ))
     })?;
-    let full_container_path = safe_path::scoped_join(rootfs, relative_dev_path).map_err(|err| {
-        tracing::error!("failed to join {rootfs:?} with {:?}: {err}", dev.path());
-        DeviceError::Other(err.into())
-    })?;
-    std::fs::create_dir_all(
-        full_container_path
-            .parent()
-            .unwrap_or_else(|| Path::new("")),
-    )
-    .map_err(|err| {
-        tracing::error!(
-            "failed to create parent dir of {:?}: {}",
-            full_container_path,
-            err
-        );
-        DeviceError::Other(err.into())
-    })?;
-
-    Ok(full_container_path)
+    Ok((dir, name))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub(crate) mod rootfs;
 pub use rootfs::RootFS;
 
+mod copyup;
 pub mod device;
 pub use device::Device;
 

@@ -586,7 +586,15 @@ impl Mount {
         }
 
         let root = Root::open(rootfs)?;
-        let container_dest = m.destination();
+        // runvz: a destination that is, or passes through, a symlink of the image
+        // lands where the link points *inside* the rootfs (runc's securejoin);
+        // pathrs below then refuses anything that changed under us.
+        let container_dest = &super::utils::resolve_in_rootfs(rootfs, m.destination())
+            .map_err(MountError::Custom)?;
+        let copy_up = typ == Some("tmpfs")
+            && m.options()
+                .as_deref()
+                .is_some_and(|o| o.iter().any(|o| o == super::utils::TMPCOPYUP_FLAG));
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
@@ -774,6 +782,15 @@ impl Mount {
                         rec_attr,
                         mem::size_of::<linux::MountAttr>(),
                     )?;
+                }
+
+                // runvz: fill the new tmpfs, still detached, from the directory it
+                // will cover, by file descriptors only (nothing resolved on the host).
+                if copy_up {
+                    super::copyup::copy_up(dest_fd, mount_fd).map_err(|err| {
+                        tracing::error!(?err, dest = ?container_dest, "tmpcopyup failed");
+                        SyscallError::Nix(err)
+                    })?;
                 }
 
                 // move_mount

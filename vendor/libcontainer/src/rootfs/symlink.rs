@@ -1,5 +1,8 @@
-use std::fs::remove_file;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
 
 use crate::syscall::Syscall;
 use crate::syscall::syscall::create_syscall;
@@ -55,57 +58,64 @@ impl Symlink {
         Ok(())
     }
 
+    // runvz: the links below are made through the rootfs's /dev resolved inside
+    // the rootfs (an image's /dev may be a symlink to anywhere on the host).
     pub fn setup_ptmx(&self, rootfs: &Path) -> Result<()> {
-        let ptmx = rootfs.join("dev/ptmx");
-        if let Err(e) = remove_file(&ptmx) {
-            if e.kind() != ::std::io::ErrorKind::NotFound {
+        let dev = dev_dir(rootfs)?;
+        match unlinkat(Some(dev.as_raw_fd()), "ptmx", UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(err) => {
                 return Err(SymlinkError::Other {
-                    msg: "could not delete /dev/ptmx".into(),
+                    msg: format!("could not delete /dev/ptmx: {err}"),
                 });
             }
         }
-
-        self.syscall
-            .symlink(Path::new("pts/ptmx"), &ptmx)
-            .map_err(|err| {
-                tracing::error!("failed to symlink ptmx");
-                SymlinkError::Syscall { source: err }
-            })?;
-        Ok(())
+        symlink_in(&dev, "pts/ptmx", "ptmx")
     }
 
     // separating kcore symlink out from setup_default_symlinks for a better way to do the unit test,
     // since not every architecture has /proc/kcore file.
+    // runvz: runc's name for it is /dev/core.
     pub fn setup_kcore_symlink(&self, rootfs: &Path) -> Result<()> {
         if Path::new("/proc/kcore").exists() {
-            self.syscall
-                .symlink(Path::new("/proc/kcore"), &rootfs.join("dev/kcore"))
-                .map_err(|err| {
-                    tracing::error!("failed to symlink kcore");
-                    SymlinkError::Syscall { source: err }
-                })?;
+            symlink_in(&dev_dir(rootfs)?, "/proc/kcore", "core")?;
         }
         Ok(())
     }
 
     pub fn setup_default_symlinks(&self, rootfs: &Path) -> Result<()> {
         let defaults = [
-            ("/proc/self/fd", "dev/fd"),
-            ("/proc/self/fd/0", "dev/stdin"),
-            ("/proc/self/fd/1", "dev/stdout"),
-            ("/proc/self/fd/2", "dev/stderr"),
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
         ];
+        let dev = dev_dir(rootfs)?;
         for (src, dst) in defaults {
-            self.syscall
-                .symlink(Path::new(src), &rootfs.join(dst))
-                .map_err(|err| {
-                    tracing::error!("failed to symlink defaults");
-                    SymlinkError::Syscall { source: err }
-                })?;
+            symlink_in(&dev, src, dst)?;
         }
 
         Ok(())
     }
+}
+
+/// runvz: the rootfs's /dev, resolved inside the rootfs (an O_PATH handle).
+fn dev_dir(rootfs: &Path) -> Result<OwnedFd> {
+    let resolve = || -> std::result::Result<OwnedFd, pathrs::error::Error> {
+        Ok(pathrs::Root::open(rootfs)?.resolve("/dev")?.into())
+    };
+    resolve().map_err(|err| SymlinkError::Other {
+        msg: format!("cannot open /dev in the rootfs: {err}"),
+    })
+}
+
+fn symlink_in(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
+    symlinkat(target, Some(dir.as_raw_fd()), name).map_err(|err| {
+        tracing::error!(?err, "failed to symlink /dev/{name} to {target}");
+        SymlinkError::Other {
+            msg: format!("cannot create /dev/{name}: {err}"),
+        }
+    })
 }
 
 #[cfg(test)]

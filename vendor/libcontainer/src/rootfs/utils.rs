@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use nix::mount::MsFlags;
@@ -10,6 +10,9 @@ use crate::syscall::linux::{self, MountOption, MountRecursive};
 
 const IDMAP_FLAG: &str = "idmap";
 const RIDMAP_FLAG: &str = "ridmap";
+/// runvz: runc's `tmpcopyup` (a tmpfs filled with what the image has there);
+/// not a filesystem option, done by `Mount::mount_into_container`.
+pub const TMPCOPYUP_FLAG: &str = "tmpcopyup";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptionConfig {
@@ -85,6 +88,19 @@ pub fn to_sflag(dev_type: LinuxDeviceType) -> SFlag {
     }
 }
 
+/// runvz: `dest` (a container path) with the image's symlinks resolved inside
+/// `rootfs` (runc's securejoin), as an absolute container path; missing
+/// components are kept. Callers act on it through pathrs, which refuses
+/// anything that changed since.
+pub fn resolve_in_rootfs(rootfs: &Path, dest: &Path) -> std::result::Result<PathBuf, String> {
+    let joined = safe_path::scoped_join(rootfs, dest)
+        .map_err(|err| format!("cannot resolve {} in the rootfs: {err}", dest.display()))?;
+    let inside = joined
+        .strip_prefix(rootfs)
+        .map_err(|_| format!("{} resolves outside the rootfs", dest.display()))?;
+    Ok(Path::new("/").join(inside))
+}
+
 pub fn parse_mount(m: &Mount) -> std::result::Result<MountOptionConfig, MountError> {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
@@ -97,6 +113,9 @@ pub fn parse_mount(m: &Mount) -> std::result::Result<MountOptionConfig, MountErr
                     continue;
                 }
                 RIDMAP_FLAG => {
+                    continue;
+                }
+                TMPCOPYUP_FLAG => {
                     continue;
                 }
                 _ => {}

@@ -80,6 +80,22 @@ pub fn container_init_process(
     }
 
     if matches!(args.container_type, ContainerType::InitContainer) {
+        // runvz: runc brings up `lo` in a network namespace it creates.
+        let new_netns = ctx
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+            });
+        if new_netns {
+            loopback_up().map_err(|err| {
+                tracing::error!(?err, "cannot bring up lo in the new network namespace");
+                InitProcessError::Io(err)
+            })?;
+        }
         let in_user_ns = utils::is_in_new_userns().map_err(InitProcessError::Io)?;
         let bind_service = ctx.ns.get(LinuxNamespaceType::User)?.is_some() || in_user_ns;
         let rootfs = RootFS::new();
@@ -488,6 +504,34 @@ pub fn container_init_process(
     // example, the default executor is expected to call `exec` and replace the
     // current process.
     unreachable!("the executor should not return if it is successful.");
+}
+
+/// runvz: SIOCGIFFLAGS/SIOCSIFFLAGS on `lo`, as runc's init does for a new netns.
+fn loopback_up() -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain socket used only for the interface ioctls below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the socket fd is new and owned only here.
+    let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain data; the name is NUL-terminated; both ioctls read
+    // and write only that struct.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn sysctl(kernel_params: &HashMap<String, String>) -> Result<()> {
