@@ -76,6 +76,38 @@ fn spec_bundle_flag() {
     assert!(dir.path().join("config.json").exists());
 }
 
+/// Scripts run `spec` and then `create --console-socket`: runc's spec has
+/// `terminal: true`; runvz writes the same file byte for byte, with and without
+/// `--rootless`, and refuses to overwrite one in runc's words.
+#[test]
+fn spec_is_runcs_byte_for_byte() {
+    if let Some(why) = runc_unavailable_reason() {
+        skip(&format!("spec comparison: {why}"));
+        return;
+    }
+    for flags in [&["spec"][..], &["spec", "--rootless"][..]] {
+        let (ours, theirs) = (TempDir::new("specs"), TempDir::new("specs"));
+        Runtime::new().cmd_in(ours.path(), flags).ok();
+        Runtime::runc().cmd_in(theirs.path(), flags).ok();
+        let read = |d: &TempDir| fs::read(d.path().join("config.json")).expect("config.json");
+        assert_eq!(
+            String::from_utf8_lossy(&read(&ours)),
+            String::from_utf8_lossy(&read(&theirs)),
+            "{flags:?}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&read(&ours)).unwrap();
+        assert_eq!(v["process"]["terminal"], true, "{flags:?}");
+        let again = Runtime::new().cmd_in(ours.path(), flags);
+        again.failed();
+        assert!(
+            again
+                .stderr
+                .contains("File config.json exists. Remove it first"),
+            "{again}"
+        );
+    }
+}
+
 #[test]
 fn features_is_json_with_version_range() {
     let rt = Runtime::new();
