@@ -72,7 +72,7 @@ pub struct ExecArgs {
 
 pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     let container = store.load(&args.id)?;
-    let mut allowed = vec![Status::Running];
+    let mut allowed = vec![Status::Created, Status::Running];
     if args.ignore_paused {
         allowed.push(Status::Paused);
     }
@@ -145,7 +145,15 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
     if let Some(path) = &args.process {
         let bytes =
             std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        return serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: invalid process spec", path.display()))?;
+        // runc reads a missing `user` as root (Go's zero value).
+        if let Some(fields) = value.as_object_mut() {
+            fields
+                .entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(value)
             .with_context(|| format!("{}: invalid process spec", path.display()));
     }
     if args.command.is_empty() {
@@ -203,9 +211,7 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
     if !args.cap.is_empty() {
         let mut caps = process.capabilities().clone().unwrap_or_default();
         for name in &args.cap {
-            let cap: Capability = name
-                .parse()
-                .map_err(|_| anyhow::anyhow!("exec: --cap {name:?} is not a known capability"))?;
+            let cap = parse_capability(name)?;
             let add = |set: &Option<std::collections::HashSet<Capability>>| {
                 let mut set = set.clone().unwrap_or_default();
                 set.insert(cap);
@@ -214,12 +220,22 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
             caps.set_bounding(add(caps.bounding()));
             caps.set_effective(add(caps.effective()));
             caps.set_permitted(add(caps.permitted()));
-            caps.set_inheritable(add(caps.inheritable()));
             caps.set_ambient(add(caps.ambient()));
         }
         process.set_capabilities(Some(caps));
     }
     Ok(process)
+}
+
+/// A capability as runc names it (`CAP_KILL`); the `CAP_` prefix and case are
+/// optional.
+fn parse_capability(name: &str) -> Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    upper
+        .strip_prefix("CAP_")
+        .unwrap_or(&upper)
+        .parse()
+        .map_err(|_| anyhow::anyhow!("exec: unknown capability {name:?}"))
 }
 
 fn parse_user(user: &str) -> Result<(u32, Option<u32>)> {

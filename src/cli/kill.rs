@@ -1,7 +1,7 @@
 //! `runvz kill ID [SIGNAL]`: signal the init, or with `--all` every process of the
 //! container.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use nix::sys::signal::Signal;
 
@@ -24,19 +24,29 @@ pub struct KillArgs {
 pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     let sig = signal::parse(&args.signal)?;
     let (container, _lock) = store.load_locked(&args.id)?;
+    // containerd's shim and Podman match runc's words for a container whose
+    // processes are gone ("already finished", not "unknown error after kill").
+    // With --all, runc signals whatever is left in the cgroup and says nothing.
+    if container.status == Status::Stopped && !args.all {
+        bail!("container not running");
+    }
 
     if args.all {
         let path = container
             .cgroup_path()
             .context("container has no cgroup recorded")?;
         let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
+        if sig == 0 {
+            // Signal 0 only asks whether the processes are there (runc allows it).
+            return Ok(());
+        }
         let sig = Signal::try_from(sig)
             .with_context(|| format!("signal {sig} cannot be sent with --all"))?;
         return cgroups::signal_all(&manager, sig);
     }
 
     container.require("kill", &[Status::Created, Status::Running, Status::Paused])?;
-    let pid = container.live_pid().context("container is not running")?;
+    let pid = container.live_pid().context("container not running")?;
     // A system container stops like a server: SIGTERM becomes its init's halt signal.
     let sig = match container.meta.as_ref().and_then(|m| m.halt_signal) {
         Some(halt) if sig == libc::SIGTERM => halt,

@@ -1,0 +1,110 @@
+//! Edges where callers notice a difference from runc: each case runs the same
+//! steps under runc and under the runtime under test and compares what a caller
+//! observes (exit status, runc's key phrase on stderr, the effect inside).
+//! Skipped, visibly, where runc is absent or is the runtime under test.
+
+use runtime_tests::*;
+use std::time::Duration;
+
+/// Runs `case` once with runc and once with the runtime under test, each with a
+/// fresh container (`sleep 100`), and returns (runc's, ours) observations.
+fn both(prefix: &str, case: impl Fn(&Ctx) -> Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
+    if let Some(why) = runc_unavailable_reason() {
+        skip(&format!("runc comparison: {why}"));
+        return None;
+    }
+    if runtime_is_runc() {
+        skip("runc comparison: the runtime under test is runc itself");
+        return None;
+    }
+    let mut seen = Vec::new();
+    for rt in [Runtime::runc(), Runtime::new()] {
+        let ctx = Ctx::with_runtime(rt, prefix, &["sleep", "100"]);
+        seen.push(case(&ctx));
+        let _ = ctx.cmd(&["delete", "--force", &ctx.id]);
+        ctx.assert_no_leak();
+    }
+    let ours = seen.pop().unwrap();
+    Some((seen.pop().unwrap(), ours))
+}
+
+#[track_caller]
+fn same(prefix: &str, case: impl Fn(&Ctx) -> Vec<String>) {
+    if let Some((runc, ours)) = both(prefix, case) {
+        assert_eq!(ours, runc, "runvz (left) differs from runc (right)");
+    }
+}
+
+fn status(out: &Output) -> String {
+    format!("exit {}", out.code)
+}
+
+#[test]
+fn exec_into_a_created_container() {
+    same("ee", |c| {
+        c.create();
+        let out = c.cmd(&["exec", &c.id, "echo", "in-created"]);
+        vec![status(&out), out.stdout.clone()]
+    });
+}
+
+#[test]
+fn exec_cap_takes_runcs_capability_names() {
+    same("ec", |c| {
+        c.create_start();
+        let out = c.cmd(&[
+            "exec",
+            "--cap",
+            "CAP_SYSLOG",
+            "--cap=CAP_KILL",
+            &c.id,
+            "grep",
+            "^Cap",
+            "/proc/self/status",
+        ]);
+        vec![status(&out), out.stdout.clone()]
+    });
+}
+
+#[test]
+fn kill_all_with_signal_zero() {
+    same("ek", |c| {
+        c.create_start();
+        let out = c.cmd(&["kill", "--all", &c.id, "0"]);
+        vec![status(&out), c.status().unwrap_or_default()]
+    });
+}
+
+/// containerd's shim turns a failed kill into "already finished" only on
+/// runc's words; anything else fails Kubernetes' StopPodSandbox.
+#[test]
+fn kill_of_an_exited_container_says_container_not_running() {
+    same("ex", |c| {
+        c.create_start();
+        c.cmd(&["kill", &c.id, "KILL"]).ok();
+        c.rt.wait_status(&c.id, "stopped", Duration::from_secs(10));
+        let out = c.cmd(&["kill", &c.id, "KILL"]);
+        let all = c.cmd(&["kill", "--all", &c.id, "KILL"]);
+        vec![
+            status(&out),
+            out.stderr.contains("container not running").to_string(),
+            status(&all),
+        ]
+    });
+}
+
+#[test]
+fn exec_process_json_without_user_runs_as_root() {
+    same("ep", |c| {
+        c.create_start();
+        let dir = TempDir::new("proc");
+        let file = dir.path().join("process.json");
+        std::fs::write(
+            &file,
+            r#"{"args":["id","-u"],"cwd":"/","env":["PATH=/bin:/sbin"]}"#,
+        )
+        .unwrap();
+        let out = c.cmd(&["exec", "--process", file.to_str().unwrap(), &c.id]);
+        vec![status(&out), out.stdout.clone()]
+    });
+}
