@@ -108,3 +108,32 @@ fn exec_process_json_without_user_runs_as_root() {
         vec![status(&out), out.stdout.clone()]
     });
 }
+
+/// Hooks get the state on stdin and may exit without reading it: a runtime
+/// killed by SIGPIPE there leaves a half-made container behind. Ten
+/// create/start/delete cycles with every host-side hook `true`.
+#[test]
+fn hooks_that_do_not_read_their_stdin() {
+    same("eh", |c| {
+        let hook = serde_json::json!([{"path": "/bin/true", "args": ["true"]}]);
+        let mut b = Bundle::new();
+        b.args(&["true"]).cgroups_path(&c.cg);
+        for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
+            b.set(&format!("/hooks/{kind}"), hook.clone());
+        }
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let create = c.cmd(&["create", "--bundle", b.path_str(), &c.id]);
+            let start = c.cmd(&["start", &c.id]);
+            c.rt.wait_status(&c.id, "stopped", Duration::from_secs(10));
+            let delete = c.cmd(&["delete", &c.id]);
+            seen.push(format!(
+                "{} {} {}",
+                status(&create),
+                status(&start),
+                status(&delete)
+            ));
+        }
+        seen
+    });
+}

@@ -33,6 +33,32 @@ pub enum HookError {
 
 type Result<T> = std::result::Result<T, HookError>;
 
+/// runvz: a hook may exit without reading its stdin. The runtime keeps
+/// SIGPIPE's default action (for its own stdout), so the write is made with
+/// SIGPIPE blocked and the signal a broken pipe raises is taken back.
+fn write_without_sigpipe(stdin: &mut process::ChildStdin, data: &[u8]) -> std::io::Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+    let mut pipe = SigSet::empty();
+    pipe.add(signal::Signal::SIGPIPE);
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), Some(&mut old)).is_ok();
+    let result = stdin.write_all(data);
+    if blocked {
+        if result.as_ref().is_err_and(|e| e.kind() == ErrorKind::BrokenPipe)
+            && !old.contains(signal::Signal::SIGPIPE)
+        {
+            let now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: the set and the timeout live across the call; no info wanted.
+            unsafe { libc::sigtimedwait(pipe.as_ref(), std::ptr::null_mut(), &now) };
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    result
+}
+
 pub fn run_hooks(
     hooks: Option<&Vec<Hook>>,
     state: Option<&State>,
@@ -107,7 +133,7 @@ pub fn run_hooks(
                 // write to stdin.
                 let encoded_state =
                     serde_json::to_string(&oci_state).map_err(HookError::EncodeContainerState)?;
-                if let Err(e) = stdin.write_all(encoded_state.as_bytes()) {
+                if let Err(e) = write_without_sigpipe(stdin, encoded_state.as_bytes()) {
                     if e.kind() != ErrorKind::BrokenPipe {
                         // Not a broken pipe. The hook command may be waiting
                         // for us.
