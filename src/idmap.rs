@@ -21,7 +21,7 @@
 //!   inside it belongs to nobody.
 
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -96,15 +96,15 @@ impl IdMaps {
 /// namespaces.
 pub fn rootfs(rootfs: &Path, dir: &Path, start: u32) -> Result<()> {
     make_dir(dir, start)?;
-    let target = dir.join(ROOTFS);
-    fs::create_dir_all(&target)?;
+    let own = own_root(dir)?;
+    let target = own
+        .mkdir_all(ROOTFS, &dir_mode())
+        .map_err(|err| anyhow::anyhow!("cannot create {}/{ROOTFS}: {err}", dir.display()))?;
     let userns = mapping_namespace(&IdMaps::range(start, crate::userns::RANGE))?;
     let direct = clone_mount(rootfs, &target, Some(&userns), true);
     let result = match (direct, Overlay::mounted_at(rootfs)) {
         (Ok(()), _) => Ok(()),
-        (Err(_), Some(overlay)) => {
-            overlay.mount_idmapped(&dir.join(LAYERS), &target, &userns, start)
-        }
+        (Err(_), Some(overlay)) => overlay.mount_idmapped(dir, &own, &target, &userns, start),
         (Err(err), None) => Err(err.into()),
     };
     result.with_context(|| {
@@ -164,20 +164,26 @@ impl Overlay {
     /// the engine's mount's, which overlayfs allows only without an index.
     fn mount_idmapped(
         &self,
-        layers: &Path,
-        target: &Path,
+        dir: &Path,
+        own: &pathrs::Root,
+        target: &pathrs::Handle,
         userns: &OwnedFd,
         root_id: u32,
     ) -> Result<()> {
+        // The layers' clones are mount points runvz has just made in the
+        // container's own directory; overlayfs takes them by path (its options
+        // show in mountinfo), the target by fd.
+        let layers = dir.join(LAYERS);
         let mut options = vec![];
         let mut lowers = vec![];
         for (n, lower) in self.lower.iter().enumerate() {
             if !lower.is_absolute() || lower.as_os_str().is_empty() {
                 bail!("its overlay's layer {lower:?} is not an absolute path runvz can idmap");
             }
+            let name = Path::new(LAYERS).join(format!("lower{n}"));
             let clone = layers.join(format!("lower{n}"));
-            place_target(lower, &clone)?;
-            clone_mount(lower, &clone, Some(userns), false)
+            let handle = place_target(lower, own, &name)?;
+            clone_mount(lower, &handle, Some(userns), false)
                 .with_context(|| format!("cannot idmap its layer {}", lower.display()))?;
             lowers.push(clone.display().to_string());
         }
@@ -190,9 +196,10 @@ impl Overlay {
             else {
                 bail!("its overlay's upperdir and workdir are not side by side");
             };
+            let name = Path::new(LAYERS).join("upper");
             let clone = layers.join("upper");
-            place_target(parent, &clone)?;
-            clone_mount(parent, &clone, Some(userns), false)
+            let handle = place_target(parent, own, &name)?;
+            clone_mount(parent, &handle, Some(userns), false)
                 .with_context(|| format!("cannot idmap its layer {}", upper.display()))?;
             options.push(format!("upperdir={}", clone.join(upper_name).display()));
             options.push(format!("workdir={}", clone.join(work_name).display()));
@@ -200,10 +207,11 @@ impl Overlay {
         }
         options.extend(self.features.iter().cloned());
         let options = options.join(",");
+        let target = crate::safepath::fd_path(target);
         mount_as(root_id, || {
             nix::mount::mount(
                 Some("overlay"),
-                target,
+                &target,
                 Some("overlay"),
                 nix::mount::MsFlags::empty(),
                 Some(options.as_str()),
@@ -291,12 +299,14 @@ pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
         if asked && container_uids.is_empty() {
             bail!("{what}: idmap needs the container to have a user namespace");
         }
-        let target = dir.join(BINDS).join(index.to_string());
+        let name = Path::new(BINDS).join(index.to_string());
+        let target = dir.join(&name);
         let root = container_uids
             .iter()
             .find(|m| m.container_id() == 0)
             .map_or(0, |m| m.host_id());
         make_dir(dir, root)?;
+        let own = own_root(dir)?;
         let own_maps;
         let userns = match (idmapped, mount.uid_mappings(), mount.gid_mappings()) {
             (false, _, _) => None,
@@ -316,15 +326,15 @@ pub fn bind_mounts(spec: &mut Spec, dir: &Path, own_range: bool) -> Result<()> {
             }
         };
         let recursive = has("rbind") || has("ridmap");
-        let mut made = place_target(&source, &target)
-            .and_then(|()| clone_mount(&source, &target, userns, recursive));
+        let placed = place_target(&source, &own, &name)?;
+        let mut made = clone_mount(&source, &placed, userns, recursive);
         if let Err(err) = &made
             && idmapped
             && !asked
         {
             // Read-only and unasked: it still works, as nobody's files.
             tracing::info!("{what}: left without an idmap ({err}); its files show as nobody's");
-            made = clone_mount(&source, &target, None, recursive);
+            made = clone_mount(&source, &placed, None, recursive);
         }
         made.with_context(|| match userns {
             Some(_) => format!(
@@ -362,14 +372,17 @@ pub fn sysfs_of_joined_netns(spec: &mut Spec, dir: &Path, root: u32) -> Result<(
     {
         make_dir(dir, root)?;
         let target = dir.join(SYSFS);
-        fs::create_dir_all(&target)?;
+        let handle = own_root(dir)?
+            .mkdir_all(SYSFS, &dir_mode())
+            .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", target.display()))?;
+        let target_fd = crate::safepath::fd_path(&handle);
         let netns_file = fs::File::open(&netns)
             .with_context(|| format!("network namespace {}: cannot open", netns.display()))?;
         in_child(|| {
             nix::sched::setns(&netns_file, nix::sched::CloneFlags::CLONE_NEWNET)?;
             nix::mount::mount(
                 Some("sysfs"),
-                &target,
+                &target_fd,
                 Some("sysfs"),
                 nix::mount::MsFlags::MS_NOSUID
                     | nix::mount::MsFlags::MS_NOEXEC
@@ -410,65 +423,118 @@ fn rewrite(mount: &mut Mount, target: &Path) {
         .set_gid_mappings(None);
 }
 
-/// An empty file or directory for a bind of `source` to land on.
-fn place_target(source: &Path, target: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(target.parent().expect("under the runvz dir"))?;
-    if fs::metadata(source)?.is_dir() {
-        fs::create_dir_all(target)
-    } else {
-        fs::File::create(target).map(drop)
-    }
+/// The container's directory ([`dir`]) as a root in which nothing is
+/// followed: it belongs to the container's root, so what is in it is treated
+/// as the container's.
+fn own_root(dir: &Path) -> Result<pathrs::Root> {
+    crate::safepath::strict_root(dir)
+}
+
+/// What fs::create_dir_all gives (before the umask).
+fn dir_mode() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o777)
+}
+
+/// An empty file or directory at `name` in the container's directory for a
+/// bind of `source` to land on, and a handle on it to mount onto.
+fn place_target(source: &Path, own: &pathrs::Root, name: &Path) -> Result<pathrs::Handle> {
+    let made = (|| -> std::result::Result<pathrs::Handle, pathrs::error::Error> {
+        if let Some(parent) = name.parent().filter(|p| !p.as_os_str().is_empty()) {
+            own.mkdir_all(parent, &dir_mode())?;
+        }
+        if fs::metadata(source).is_ok_and(|m| m.is_dir()) {
+            own.mkdir_all(name, &dir_mode())
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            own.create_file(
+                name,
+                pathrs::flags::OpenFlags::O_WRONLY,
+                &fs::Permissions::from_mode(0o666),
+            )?;
+            own.resolve(name)
+        }
+    })();
+    made.map_err(|err| anyhow::anyhow!("cannot make {} to mount on: {err}", name.display()))
 }
 
 /// Unmounts every idmapped mount runvz made for the container and removes
 /// [`dir`]. Fails when one is still mounted, so nothing removes files through it.
+/// The container's root owns [`dir`]: each entry is resolved in it without
+/// following symlinks and unmounted by fd, so a planted symlink cannot turn
+/// this into an unmount of a host mount.
 pub fn remove(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
+    let own = match own_root(dir) {
+        Ok(own) => own,
+        Err(_) if !dir.exists() => return Ok(()),
+        Err(err) => return Err(err),
+    };
     // The rootfs first: an overlay of idmapped layers holds them busy.
     let mut targets = vec![
-        dir.join(crate::procview::MOUNT_DIR),
-        dir.join(ROOTFS),
-        dir.join(SYSFS),
+        PathBuf::from(crate::procview::MOUNT_DIR),
+        PathBuf::from(ROOTFS),
+        PathBuf::from(SYSFS),
     ];
     for sub in [BINDS, LAYERS] {
-        if let Ok(entries) = fs::read_dir(dir.join(sub)) {
-            targets.extend(entries.flatten().map(|e| e.path()));
-        }
-    }
-    for target in targets {
-        let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
-        if is_mount_point(&target) {
-            bail!(
-                "cannot unmount {}: left in place with what it shows",
-                target.display()
+        let Ok(listing) = own.resolve(sub).and_then(|h| {
+            h.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY)
+        }) else {
+            continue;
+        };
+        if let Ok(entries) = fs::read_dir(crate::safepath::fd_path(&listing)) {
+            targets.extend(
+                entries
+                    .flatten()
+                    .map(|e| Path::new(sub).join(e.file_name())),
             );
         }
     }
-    fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))
+    for target in targets {
+        let Ok(handle) = own.resolve_nofollow(&target) else {
+            continue; // gone, or not runvz's
+        };
+        if crate::safepath::file_type(handle.as_fd()).is_ok_and(|t| t == libc::S_IFLNK) {
+            continue; // a symlink is no mount of runvz's; removed with the rest
+        }
+        let _ = nix::mount::umount2(
+            &crate::safepath::fd_path(&handle),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
+        drop(handle);
+        if mounted(&own, &target) {
+            bail!(
+                "cannot unmount {}: left in place with what it shows",
+                dir.join(&target).display()
+            );
+        }
+    }
+    // The container's root may have moved runvz's mounts elsewhere in the
+    // directory: nothing is removed through a mount.
+    crate::safepath::remove_dir_all_here(dir)
 }
 
-/// Whether `path` is a mount point, from /proc/self/mountinfo (a bind mount of
-/// the same filesystem has its parent's device number, so that cannot tell).
-pub fn is_mount_point(path: &Path) -> bool {
-    let Ok(path) = fs::canonicalize(path) else {
-        return false;
-    };
-    let wanted = path.to_string_lossy();
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|info| {
-            info.lines()
-                .any(|l| l.split_whitespace().nth(4).map(unescape).as_deref() == Some(&*wanted))
-        })
-        // Unknown: say mounted, so nothing is removed through it.
-        .unwrap_or(true)
+/// Whether `name` in the container's directory `dir` is a mount point.
+pub fn is_mounted(dir: &Path, name: &str) -> bool {
+    match own_root(dir) {
+        Ok(own) => mounted(&own, Path::new(name)),
+        Err(_) => false,
+    }
+}
+
+/// Whether `name` in `own` is a mount point (resolved without following
+/// anything). Unknown: say mounted, so nothing is removed through it.
+fn mounted(own: &pathrs::Root, name: &Path) -> bool {
+    match own.resolve_nofollow(name) {
+        Ok(handle) => crate::safepath::is_mount_root(handle.as_fd()).unwrap_or(true),
+        Err(err) => !crate::safepath::is_not_found(&err),
+    }
 }
 
 const OPEN_TREE_CLONE: u32 = 1;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
 #[repr(C)]
 struct MountAttr {
@@ -479,10 +545,10 @@ struct MountAttr {
 }
 
 /// Clones the mount at `source` (with its submounts when `recursive`), idmaps
-/// the clone by `userns` (if given) and mounts it on `target`.
+/// the clone by `userns` (if given) and mounts it on the file `target` holds.
 fn clone_mount(
     source: &Path,
-    target: &Path,
+    target: &pathrs::Handle,
     userns: Option<&OwnedFd>,
     recursive: bool,
 ) -> std::io::Result<()> {
@@ -506,16 +572,15 @@ fn clone_mount(
     if let Some(userns) = userns {
         set_idmap(&tree, userns, recursive_flag)?;
     }
-    let target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
-    // SAFETY: move_mount takes the tree fd, an empty path and a NUL-terminated target.
+    // SAFETY: move_mount takes the tree fd and the target's fd, both with empty paths.
     if unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             tree.as_raw_fd(),
             empty.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            target.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     } != 0
     {

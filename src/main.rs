@@ -11,6 +11,7 @@ mod criu;
 mod idmap;
 mod logging;
 mod procview;
+mod safepath;
 mod signal;
 mod stats;
 mod system;
@@ -26,6 +27,14 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal disposition before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // runvz's own processes enter containers (create's init and exec's process
+    // are forks of runvz until they exec): not dumpable, so a container process
+    // cannot open their /proc/<pid>/exe, which is runvz's binary on the host
+    // (CVE-2019-5736). exec of the container's program resets it.
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,

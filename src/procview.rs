@@ -46,8 +46,15 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
         );
         return Ok(());
     }
+    // The directory belongs to the container's root: resolved in it, without
+    // following anything.
+    let own = crate::safepath::strict_root(dir)?;
     let mountpoint = dir.join(MOUNT_DIR);
-    fs::create_dir_all(&mountpoint)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        own.mkdir_all(MOUNT_DIR, &fs::Permissions::from_mode(0o777))
+            .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", mountpoint.display()))?;
+    }
     let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
     let mut server = std::process::Command::new(exe);
     server
@@ -68,9 +75,10 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
     let mut child = server
         .spawn()
         .context("cannot start the /proc view server")?;
-    fs::write(dir.join(PID_FILE), child.id().to_string())?;
+    write_pid(&own, child.id())
+        .with_context(|| format!("cannot write {}", dir.join(PID_FILE).display()))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !crate::idmap::is_mount_point(&mountpoint) {
+    while !crate::idmap::is_mounted(dir, MOUNT_DIR) {
         if let Some(status) = child.try_wait()? {
             bail!("the /proc view server of {id} ended ({status}) before mounting");
         }
@@ -98,10 +106,7 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
 /// Ends the server of a container's host-side directory `dir`, if it runs;
 /// its mount goes with the directory ([`crate::idmap::remove`]).
 pub fn stop(dir: &Path) {
-    let Some(pid) = fs::read_to_string(dir.join(PID_FILE))
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-    else {
+    let Some(pid) = read_pid(dir) else {
         return;
     };
     // Only if that PID is still our server (not a reused PID).
@@ -114,8 +119,51 @@ pub fn stop(dir: &Path) {
     }
 }
 
+/// Writes the server's PID beside its mount point, by fd (never through a
+/// symlink).
+fn write_pid(own: &pathrs::Root, pid: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut file = own
+        .create_file(
+            PID_FILE,
+            pathrs::flags::OpenFlags::O_WRONLY | pathrs::flags::OpenFlags::O_TRUNC,
+            &fs::Permissions::from_mode(0o644),
+        )
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    file.write_all(pid.to_string().as_bytes())?;
+    Ok(())
+}
+
+/// The server's PID from its file in `dir`, read by fd from a regular file.
+fn read_pid(dir: &Path) -> Option<i32> {
+    use std::io::Read;
+    let own = crate::safepath::strict_root(dir).ok()?;
+    let handle = own.resolve_nofollow(PID_FILE).ok()?;
+    if crate::safepath::file_type(std::os::fd::AsFd::as_fd(&handle)).ok()? != libc::S_IFREG {
+        return None;
+    }
+    let file = handle
+        .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_NONBLOCK)
+        .ok()?;
+    let mut text = String::new();
+    file.take(64).read_to_string(&mut text).ok()?;
+    text.trim().parse::<i32>().ok()
+}
+
 /// `runvz internal-procview ID MOUNTPOINT`: serves until unmounted.
 pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
+    // fuser mounts by path (it canonicalizes it): refuse one that a symlink
+    // would lead elsewhere (the container's root owns the directory it is in).
+    let resolved = fs::canonicalize(&mountpoint)
+        .with_context(|| format!("cannot resolve {}", mountpoint.display()))?;
+    if resolved != mountpoint {
+        bail!(
+            "the /proc view's mount point {} leads to {}: refused",
+            mountpoint.display(),
+            resolved.display()
+        );
+    }
     let view = ProcView {
         store,
         id,

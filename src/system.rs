@@ -40,9 +40,12 @@ pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemM
         .as_ref()
         .and_then(|p| p.args().clone())
         .unwrap_or_default();
+    // The image's paths resolve inside it, as they would in the container: a
+    // symlink in it (absolute or with `..`) must not lead runvz onto the host.
+    let root = crate::safepath::root(rootfs).map_err(|err| anyhow::anyhow!("{where_}: {err:#}"))?;
     let init = args
         .first()
-        .and_then(|program| resolve_init(rootfs, program, spec));
+        .and_then(|program| resolve_init(&root, program, spec));
     let enabled = match annotations.get("runvz.system").map(|v| v.trim()) {
         Some("true") => true,
         Some("false") => false,
@@ -62,17 +65,12 @@ pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemM
     // With a writable rootfs systemd writes a missing machine ID itself (and a
     // bind-mounted one would make systemd-machine-id-commit fail); a read-only
     // rootfs gets one from runvz.
-    let machine_id = rootfs.join("etc/machine-id");
     let readonly = spec
         .root()
         .as_ref()
         .and_then(|r| r.readonly())
         .unwrap_or(false);
-    let needs_machine_id = readonly
-        && !machine_id.is_symlink()
-        && std::fs::read_to_string(&machine_id)
-            .map(|id| id.trim().len() != 32)
-            .unwrap_or(true);
+    let needs_machine_id = readonly && lacks_machine_id(&root);
     Ok(Some(SystemMode {
         halt_signal,
         needs_machine_id,
@@ -92,9 +90,36 @@ fn default_halt_signal(init: Option<&Path>) -> Option<i32> {
     }
 }
 
+/// Whether the image has no usable /etc/machine-id (a symlink counts as one:
+/// systemd follows it inside). Read in the rootfs, by fd, and only from a
+/// regular file: a FIFO or a device there would hang or flood runvz.
+fn lacks_machine_id(root: &pathrs::Root) -> bool {
+    use std::io::Read;
+    let Ok(handle) = root.resolve_nofollow("etc/machine-id") else {
+        return true;
+    };
+    match crate::safepath::file_type(std::os::fd::AsFd::as_fd(&handle)) {
+        Ok(libc::S_IFLNK) => return false,
+        Ok(libc::S_IFREG) => {}
+        _ => return true,
+    }
+    let Ok(file) =
+        handle.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_NONBLOCK)
+    else {
+        return true;
+    };
+    // A machine ID is 32 hex digits and a newline; anything longer is not one.
+    let mut id = String::new();
+    if file.take(4096).read_to_string(&mut id).is_err() {
+        return true;
+    }
+    id.trim().len() != 32
+}
+
 /// If `program` (as the container would run it) is an init, the file it finally
-/// resolves to inside the rootfs (following links the way the container would).
-fn resolve_init(rootfs: &Path, program: &str, spec: &Spec) -> Option<PathBuf> {
+/// resolves to inside the rootfs (following links the way the container would:
+/// every lookup and readlink is resolved inside `root`).
+fn resolve_init(root: &pathrs::Root, program: &str, spec: &Spec) -> Option<PathBuf> {
     let start = if program.contains('/') {
         PathBuf::from(program)
     } else {
@@ -109,13 +134,13 @@ fn resolve_init(rootfs: &Path, program: &str, spec: &Spec) -> Option<PathBuf> {
         path_env
             .split(':')
             .map(|dir| Path::new(dir).join(program))
-            .find(|p| inside(rootfs, p).exists())?
+            .find(|p| root.resolve(inside(p)).is_ok())?
     };
     let mut is_init = false;
     let mut current = start;
     for _ in 0..16 {
         is_init |= INIT_PATHS.iter().any(|i| Path::new(i) == current);
-        match std::fs::read_link(inside(rootfs, &current)) {
+        match root.readlink(inside(&current)) {
             Ok(target) if target.is_absolute() => current = target,
             Ok(target) => {
                 current = current.parent().unwrap_or(Path::new("/")).join(target);
@@ -126,9 +151,9 @@ fn resolve_init(rootfs: &Path, program: &str, spec: &Spec) -> Option<PathBuf> {
     is_init.then_some(current)
 }
 
-/// `path` (absolute inside the container) as a host path under `rootfs`.
-fn inside(rootfs: &Path, path: &Path) -> PathBuf {
-    rootfs.join(path.strip_prefix("/").unwrap_or(path))
+/// `path` (absolute inside the container) relative to the rootfs.
+fn inside(path: &Path) -> &Path {
+    path.strip_prefix("/").unwrap_or(path)
 }
 
 /// Gives the init systemd's container interface (see the module comment).
@@ -240,7 +265,31 @@ pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
         // A systemd-driver path: the host's systemd places the scope itself.
         return None;
     }
-    Some(root.join(relative.trim_start_matches('/')))
+    // Only below the hierarchy: a cgroupsPath with `..` gets no directory here
+    // (nothing is made, joined or removed outside it).
+    let relative = crate::safepath::plain_relative(cgroup_path, "cgroupsPath").ok()?;
+    Some(root.join(relative))
+}
+
+/// The named systemd hierarchy as a root no symlink is followed in, and `dir`
+/// relative to it.
+fn named_hierarchy(dir: &Path) -> Result<(pathrs::Root, PathBuf)> {
+    let top = Path::new("/sys/fs/cgroup/systemd");
+    let relative = dir
+        .strip_prefix(top)
+        .map_err(|_| anyhow::anyhow!("{} is not in {}", dir.display(), top.display()))?;
+    let relative = crate::safepath::plain_relative(relative, "cgroup")?;
+    Ok((crate::safepath::strict_root(top)?, relative))
+}
+
+/// Writes runvz's PID into `cgroup.procs` of `relative` in the hierarchy, by fd.
+fn join_named(root: &pathrs::Root, relative: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let procs = root
+        .resolve(relative.join("cgroup.procs"))
+        .and_then(|h| h.reopen(pathrs::flags::OpenFlags::O_WRONLY))
+        .map_err(std::io::Error::other)?;
+    (&procs).write_all(std::process::id().to_string().as_bytes())
 }
 
 /// Moves runvz itself into `dir` for the time of `f` (the init is cloned from
@@ -251,15 +300,23 @@ pub fn while_in_named_cgroup<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Re
         .lines()
         .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p.to_string()))
         .unwrap_or_else(|| "/".to_string());
-    std::fs::create_dir_all(dir)
+    // The container's tree (its systemd makes sub-cgroups there): resolved in
+    // the hierarchy, without following anything, and joined by fd.
+    let (root, relative) = named_hierarchy(dir)?;
+    use std::os::unix::fs::PermissionsExt;
+    root.mkdir_all(&relative, &std::fs::Permissions::from_mode(0o755))
         .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
-    let me = std::process::id().to_string();
-    std::fs::write(dir.join("cgroup.procs"), &me)
+    join_named(&root, &relative)
         .map_err(|err| anyhow::anyhow!("cannot join {}: {err}", dir.display()))?;
     let result = f();
-    let back = Path::new("/sys/fs/cgroup/systemd").join(previous.trim_start_matches('/'));
-    if let Err(err) = std::fs::write(back.join("cgroup.procs"), &me) {
-        tracing::warn!("cannot return to {}: {err}", back.display());
+    let back = Path::new(previous.trim_start_matches('/'));
+    if let Err(err) = crate::safepath::plain_relative(back, "cgroup")
+        .and_then(|back| join_named(&root, &back).map_err(Into::into))
+    {
+        tracing::warn!(
+            "cannot return to /sys/fs/cgroup/systemd/{}: {err:#}",
+            back.display()
+        );
     }
     result
 }
@@ -284,5 +341,8 @@ pub fn exec_sub_cgroup(container: &crate::container::Container) -> Option<String
         .lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_string))?;
     let base = format!("/{}/", own.trim_start_matches('/'));
-    init_cgroup.strip_prefix(&base).map(str::to_string)
+    // The name is the container's own (its init made it): plain names only.
+    let sub = init_cgroup.strip_prefix(&base)?;
+    crate::safepath::plain_relative(Path::new(sub), "sub-cgroup").ok()?;
+    Some(sub.to_string())
 }

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -122,10 +123,24 @@ pub fn apply_to_spec(spec: &mut Value, start: u32) {
 /// and the files a delegate writes, in every hierarchy, as systemd does for a
 /// delegated unit. systemd inside then builds its own tree there.
 pub fn delegate_cgroup(cgroup_path: &Path, start: u32) -> Result<()> {
-    let owner = Some(nix::unistd::Uid::from_raw(start));
-    let group = Some(nix::unistd::Gid::from_raw(start));
-    for dir in crate::cgroups::dirs_in_every_hierarchy(cgroup_path) {
-        nix::unistd::chown(&dir, owner, group)
+    // Resolved in each hierarchy without following anything (a cgroupsPath with
+    // `..` is refused) and chowned by fd: what is handed to the container's
+    // root is its own cgroup, never what a path leads to.
+    let relative = crate::safepath::plain_relative(cgroup_path, "cgroupsPath")?;
+    for top in crate::cgroups::hierarchy_roots() {
+        let Ok(root) = crate::safepath::strict_root(&top) else {
+            continue;
+        };
+        let dir = top.join(&relative);
+        let handle = match root.resolve(&relative) {
+            Ok(handle) => handle,
+            Err(err) if crate::safepath::is_not_found(&err) => continue,
+            Err(err) => return Err(anyhow::anyhow!("cannot delegate {}: {err}", dir.display())),
+        };
+        if crate::safepath::file_type(handle.as_fd()).ok() != Some(libc::S_IFDIR) {
+            continue;
+        }
+        crate::safepath::fchown(&handle, start, start)
             .with_context(|| format!("cannot delegate {}", dir.display()))?;
         for file in [
             "cgroup.procs",
@@ -134,9 +149,13 @@ pub fn delegate_cgroup(cgroup_path: &Path, start: u32) -> Result<()> {
             "tasks",
         ] {
             let path = dir.join(file);
-            if path.exists() {
-                nix::unistd::chown(&path, owner, group)
-                    .with_context(|| format!("cannot delegate {}", path.display()))?;
+            match root.resolve(relative.join(file)) {
+                Ok(file) => crate::safepath::fchown(&file, start, start)
+                    .with_context(|| format!("cannot delegate {}", path.display()))?,
+                Err(err) if crate::safepath::is_not_found(&err) => {}
+                Err(err) => {
+                    return Err(anyhow::anyhow!("cannot delegate {}: {err}", path.display()));
+                }
             }
         }
     }

@@ -154,6 +154,13 @@ fn current_hard(pid: Pid, resource: libc::__rlimit_resource_t) -> Option<u64> {
 
 /// Remounts inside the container's mount namespace, from a forked child (a
 /// multi-threaded or already-placed process cannot switch namespaces safely).
+///
+/// The mount points are the container's to change (it can unmount its /dev/pts
+/// and leave a symlink, or bind another filesystem there): the child joins the
+/// container's user namespace too (if it has one, so the remount has only the
+/// container root's power over what it finds), resolves each mount point inside
+/// the container's root without following any symlink, checks that it is a
+/// filesystem of the expected type and remounts it through its fd.
 pub fn remount_in_container(
     init: Pid,
     remounts: &[(&'static str, nix::mount::MsFlags, String)],
@@ -163,20 +170,17 @@ pub fn remount_in_container(
     }
     let ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
         .context("cannot open the container's mount namespace")?;
+    let userns = container_userns(init)?;
     // SAFETY: runvz is single-threaded; the child only makes syscalls and exits.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
-            let ok = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).is_ok()
-                && remounts.iter().all(|(target, flags, data)| {
-                    nix::mount::mount(
-                        None::<&str>,
-                        *target,
-                        None::<&str>,
-                        nix::mount::MsFlags::MS_REMOUNT | *flags,
-                        Some(data.as_str()),
-                    )
-                    .is_ok()
-                });
+            let joined = userns.as_ref().is_none_or(|userns| {
+                nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()
+            }) && nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).is_ok();
+            let ok = joined
+                && remounts
+                    .iter()
+                    .all(|(target, flags, data)| remount_here(target, *flags, data).is_ok());
             // SAFETY: _exit ends the child without running the parent's cleanup.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
@@ -192,4 +196,53 @@ pub fn remount_in_container(
             ),
         },
     }
+}
+
+/// The init's user namespace, when it is not runvz's own.
+fn container_userns(init: Pid) -> Result<Option<std::fs::File>> {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata("/proc/self/ns/user")?;
+    let theirs = std::fs::File::open(format!("/proc/{init}/ns/user"))
+        .context("cannot open the container's user namespace")?;
+    let meta = theirs.metadata()?;
+    Ok((meta.ino() != own.ino() || meta.dev() != own.dev()).then_some(theirs))
+}
+
+/// In the container's mount namespace (whose root is now the child's root):
+/// remounts the mount at `target` (absolute in the container), found without
+/// following symlinks, if it is the filesystem a beancounter remount is for.
+fn remount_here(target: &str, flags: nix::mount::MsFlags, data: &str) -> nix::Result<()> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: open just returned this fd; nothing else owns it.
+    let root = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
+    let relative = std::path::Path::new(target.trim_start_matches('/'));
+    let fd = crate::safepath::openat2(
+        root.as_fd(),
+        relative,
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(|err| nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)))?;
+    let expected = match target {
+        "/dev/pts" => nix::sys::statfs::DEVPTS_SUPER_MAGIC,
+        _ => nix::sys::statfs::TMPFS_MAGIC,
+    };
+    if nix::sys::statfs::fstatfs(&fd)?.filesystem_type() != expected {
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    // "." is the mount point itself: mount(2) takes no fd, and a path through
+    // /proc would be the container's procfs here.
+    nix::unistd::fchdir(fd.as_raw_fd())?;
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REMOUNT | flags,
+        Some(data),
+    )
 }

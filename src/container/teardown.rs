@@ -89,6 +89,13 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
         lock.remove();
         return Err(err);
     }
+    // A restore's bind of the rootfs for CRIU lives in runvz's directory while
+    // CRIU runs: if it is still there, removing the directory would delete the
+    // container's files through it.
+    if let Err(err) = unmount_criu_root(&container.runvz_dir) {
+        lock.remove();
+        return Err(err);
+    }
     for dir in [&container.state_dir, &container.runvz_dir] {
         match fs::remove_dir_all(dir) {
             Ok(()) => {}
@@ -176,4 +183,32 @@ fn kill_create_leftovers(id: &str) {
     {
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Unmounts `criu-root` in runvz's directory of a container (a restore that
+/// was killed leaves it mounted); fails if it stays mounted.
+fn unmount_criu_root(runvz_dir: &Path) -> Result<()> {
+    let own = match crate::safepath::strict_root(runvz_dir) {
+        Ok(own) => own,
+        Err(_) => return Ok(()), // no directory: nothing mounted in it
+    };
+    let Ok(handle) = own.resolve_nofollow(crate::criu::CRIU_ROOT) else {
+        return Ok(());
+    };
+    let _ = nix::mount::umount2(
+        &crate::safepath::fd_path(&handle),
+        nix::mount::MntFlags::MNT_DETACH,
+    );
+    drop(handle);
+    let still = own
+        .resolve_nofollow(crate::criu::CRIU_ROOT)
+        .ok()
+        .map(|h| crate::safepath::is_mount_root(std::os::fd::AsFd::as_fd(&h)).unwrap_or(true));
+    if still == Some(true) {
+        anyhow::bail!(
+            "cannot unmount {}: left in place with the rootfs it shows",
+            runvz_dir.join(crate::criu::CRIU_ROOT).display()
+        );
+    }
+    Ok(())
 }

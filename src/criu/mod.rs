@@ -26,6 +26,8 @@ pub use restore::{RestoreOptions, Target, restore};
 
 /// runc's name for the file that records the init's stdio at checkpoint time.
 const DESCRIPTORS_FILE: &str = "descriptors.json";
+/// Where restore binds the rootfs for CRIU, in runvz's directory of the container.
+pub const CRIU_ROOT: &str = "criu-root";
 /// The `--external` key of a network namespace the container joined by path.
 const EXTERNAL_NETNS_KEY: &str = "extRootNetNS";
 

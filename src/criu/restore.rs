@@ -89,7 +89,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         .with_context(|| format!("cannot create {}", target.state_dir.display()))?;
 
     // CRIU wants the root it restores into to be a mount point of its own.
-    let criu_root = target.runvz_dir.join("criu-root");
+    let criu_root = target.runvz_dir.join(super::CRIU_ROOT);
     fs::create_dir_all(&criu_root)?;
     mount(
         Some(&target.meta.rootfs),
