@@ -244,6 +244,12 @@ impl Mount {
     #[cfg(feature = "v1")]
     fn mount_cgroup_v1(&self, cgroup_mount: &SpecMount, options: &MountOptions) -> Result<()> {
         tracing::debug!("mounting cgroup v1 filesystem");
+        // runvz: a read-only cgroup mount is read-only in every hierarchy and in
+        // the tmpfs that holds them (runc), or the container's root could raise
+        // its own limits.
+        let read_only = parse_mount(cgroup_mount)?
+            .flags
+            .contains(MsFlags::MS_RDONLY);
         // create tmpfs into which the cgroup subsystems will be mounted
         let tmpfs = SpecMountBuilder::default()
             .source("tmpfs")
@@ -331,6 +337,7 @@ impl Mount {
                         options,
                         subsystem_name,
                         subsystem_name == "systemd",
+                        read_only,
                     )?;
                 } else {
                     self.setup_emulated_subsystem(
@@ -340,6 +347,7 @@ impl Mount {
                         subsystem_name == "systemd",
                         host_mount,
                         &process_cgroups,
+                        read_only,
                     )?;
                 }
 
@@ -349,6 +357,9 @@ impl Mount {
             }
         }
 
+        if read_only {
+            remount_read_only(options.root, cgroup_mount.destination())?;
+        }
         Ok(())
     }
 
@@ -361,6 +372,7 @@ impl Mount {
         options: &MountOptions,
         subsystem_name: &str,
         named: bool,
+        read_only: bool,
     ) -> Result<()> {
         tracing::debug!(
             "Mounting (namespaced) {:?} cgroup subsystem",
@@ -388,8 +400,12 @@ impl Mount {
             subsystem_name.into()
         };
 
+        let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        if read_only {
+            flags |= MsFlags::MS_RDONLY;
+        }
         let mount_options_config = MountOptionConfig {
-            flags: MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            flags,
             data: vec![data.into_owned()],
             rec_attr: None,
         };
@@ -415,6 +431,7 @@ impl Mount {
         named: bool,
         host_mount: &Path,
         process_cgroups: &HashMap<String, String>,
+        read_only: bool,
     ) -> Result<()> {
         tracing::debug!("Mounting (emulated) {:?} cgroup subsystem", subsystem_name);
         let named_hierarchy: Cow<str> = if named {
@@ -450,7 +467,7 @@ impl Mount {
                 )
                 .typ("bind")
                 .options(
-                    ["rw", "rbind"]
+                    [if read_only { "ro" } else { "rw" }, "rbind"]
                         .iter()
                         .map(|o| o.to_string())
                         .collect::<Vec<String>>(),
@@ -1016,6 +1033,32 @@ impl Mount {
 }
 
 /// Find parent mount of rootfs in given mount infos
+/// runvz: makes the mount at `dest` (a container path) read-only, through its
+/// root resolved inside the rootfs (runc remounts `/dev` and the v1 cgroup
+/// tmpfs so once their contents are made).
+pub(crate) fn remount_read_only(rootfs: &Path, dest: &Path) -> Result<()> {
+    let inside = super::utils::resolve_in_rootfs(rootfs, dest).map_err(MountError::Custom)?;
+    let target: OwnedFd = Root::open(rootfs)?.resolve(&inside)?.into();
+    let attr = linux::MountAttr {
+        attr_set: linux::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    create_syscall()
+        .mount_setattr(
+            target.as_fd(),
+            Path::new(""),
+            linux::AT_EMPTY_PATH,
+            &attr,
+            mem::size_of::<linux::MountAttr>(),
+        )
+        .map_err(|err| {
+            tracing::error!(?err, ?dest, "cannot make the mount read-only");
+            err.into()
+        })
+}
+
 pub fn find_parent_mount(
     rootfs: &Path,
     mount_infos: Vec<MountInfo>,

@@ -122,6 +122,14 @@ impl RootFS {
         }?;
 
         symlinker.setup_ptmx(rootfs)?;
+        // runvz: a read-only /dev is mounted writable for its nodes and links,
+        // then made read-only, as runc does.
+        let dev_read_only = spec.mounts().iter().flatten().any(|m| {
+            m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "ro")
+        });
+        if dev_read_only {
+            super::mount::remount_read_only(rootfs, Path::new("/dev"))?;
+        }
         Ok(())
     }
 
