@@ -11,6 +11,13 @@ fn events_stats_prints_one_stats_object() {
     o.ok();
     let lines: Vec<&str> = o.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one JSON line:\n{o}");
+    // Tools match the line's start, in runc's key order.
+    let prefix = format!("{{\"type\":\"stats\",\"id\":\"{}\",\"data\":{{", c.id);
+    assert!(
+        lines[0].starts_with(&prefix),
+        "not runc's order: {}",
+        lines[0]
+    );
     let v: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON object");
     assert_eq!(v["type"], "stats", "{v}");
     assert_eq!(v["id"], serde_json::Value::from(c.id.as_str()), "{v}");

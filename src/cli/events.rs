@@ -29,7 +29,7 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
     loop {
         let container = store.load(&args.id)?;
         if container.status == Status::Stopped {
-            bail!("container {} is not running", args.id);
+            bail!("container with id {} is not running", args.id);
         }
         let path = container
             .cgroup_path()
@@ -41,13 +41,27 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
         let mut data = runc_stats(&stats);
         // runc's schema plus one field: callers decoding runc's ignore it.
         data["beancounters"] = serde_json::to_value(report::collect(&container)?)?;
-        let event = serde_json::json!({"type": "stats", "id": args.id, "data": data});
-        println!("{event}");
+        // Tools match the start of the line: runc's key order, not alphabetical.
+        let event = Event {
+            kind: "stats",
+            id: &args.id,
+            data,
+        };
+        println!("{}", serde_json::to_string(&event)?);
         if args.stats {
             return Ok(());
         }
         std::thread::sleep(args.interval);
     }
+}
+
+/// One line of `events`: `{"type":"stats","id":…,"data":…}`, in that order.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    data: serde_json::Value,
 }
 
 /// Go-style durations as runc takes them: `5s`, `100ms`, `1m`, `1h`, `1.5s`.
