@@ -23,6 +23,10 @@ const DEFAULT: &str = include_str!("spec/runc-default.json");
 /// `runc spec --rootless`'s output, with the caller's IDs at `@UID@`/`@GID@`.
 const ROOTLESS: &str = include_str!("spec/runc-rootless.json.in");
 
+/// The mount namespace's entry in both files, which runc follows with the
+/// cgroup namespace's on v2.
+const MOUNT_NS: &str = "{\n\t\t\t\t\"type\": \"mount\"\n\t\t\t}";
+
 pub fn run(args: SpecArgs) -> Result<()> {
     let text = if args.rootless {
         ROOTLESS
@@ -30,6 +34,16 @@ pub fn run(args: SpecArgs) -> Result<()> {
             .replace("@GID@", &nix::unistd::getegid().to_string())
     } else {
         DEFAULT.to_string()
+    };
+    // runc gives a container its own cgroup namespace on a cgroup v2 host.
+    let text = if crate::cgroups::is_v2() {
+        text.replacen(
+            MOUNT_NS,
+            &format!("{MOUNT_NS},\n\t\t\t{{\n\t\t\t\t\"type\": \"cgroup\"\n\t\t\t}}"),
+            1,
+        )
+    } else {
+        text
     };
     if !args.bundle.is_dir() {
         bail!("chdir {}: no such file or directory", args.bundle.display());
