@@ -52,16 +52,19 @@ pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemM
         None => init.is_some(),
         Some(other) => bail!("{where_}: runvz.system: {other:?} is not true or false"),
     };
+    // Checked even when system mode is off: an annotation runvz accepts is one
+    // it understood.
+    let asked_halt_signal = annotations
+        .get("runvz.haltsignal")
+        .map(|text| {
+            crate::signal::parse(text)
+                .map_err(|err| anyhow::anyhow!("{where_}: runvz.haltsignal: {err}"))
+        })
+        .transpose()?;
     if !enabled {
         return Ok(None);
     }
-    let halt_signal = match annotations.get("runvz.haltsignal") {
-        Some(text) => Some(
-            crate::signal::parse(text)
-                .map_err(|err| anyhow::anyhow!("{where_}: runvz.haltsignal: {err}"))?,
-        ),
-        None => default_halt_signal(init.as_deref()),
-    };
+    let halt_signal = asked_halt_signal.or_else(|| default_halt_signal(init.as_deref()));
     // With a writable rootfs systemd writes a missing machine ID itself (and a
     // bind-mounted one would make systemd-machine-id-commit fail); a read-only
     // rootfs gets one from runvz.

@@ -188,10 +188,10 @@ fn prepare_spec(
     }
     // A system container's own user-namespace range (runvz.userns=auto): its
     // rootfs is then the idmapped mount runvz makes at <runvz_dir>/rootfs.
-    let userns = match &system {
-        Some(_) => crate::userns::wanted(&spec, &config_path.display().to_string())?,
-        None => false,
-    };
+    // Checked for every container (an accepted annotation is an understood one),
+    // used by system containers.
+    let userns =
+        crate::userns::wanted(&spec, &config_path.display().to_string())? && system.is_some();
     let container_root = if userns {
         crate::idmap::dir(&crate::userns::key(store_root, opts.id)).join(crate::idmap::ROOTFS)
     } else {
