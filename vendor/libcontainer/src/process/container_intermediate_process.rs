@@ -125,8 +125,12 @@ pub fn container_intermediate_process(
 
     // set limits and namespaces to the process
     let proc = spec.process().as_ref().ok_or(MissingSpecError::Process)?;
+    // runvz: only the raises are made here, where they may still be allowed;
+    // the limits are set exactly just before the program is executed
+    // (`init::process`), so a low numfile cannot starve the setup of fds.
     if let Some(rlimits) = proc.rlimits() {
         for rlimit in rlimits {
+            let rlimit = &crate::process::init::process::raised_part(rlimit);
             command.set_rlimit(rlimit).map_err(|err| {
                 tracing::error!(?err, ?rlimit, "failed to set rlimit");
                 err

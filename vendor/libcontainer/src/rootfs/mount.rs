@@ -314,17 +314,16 @@ impl Mount {
             .collect();
         tracing::debug!("Process cgroups: {:?}", process_cgroups);
 
-        let cgroup_root = options
-            .root
-            .join_safely(cgroup_mount.destination())
-            .map_err(|err| {
-                tracing::error!(
-                    "could not join rootfs path with cgroup mount destination: {}",
-                    err
-                );
-                MountError::Other(err.into())
-            })?;
-        tracing::debug!("cgroup root: {:?}", cgroup_root);
+        // runvz: the tmpfs just mounted, as the image's symlinks lead to it
+        // inside the rootfs; the comount links are made through it, not
+        // through a host path.
+        let cgroup_root: OwnedFd = Root::open(options.root)?
+            .resolve(
+                super::utils::resolve_in_rootfs(options.root, cgroup_mount.destination())
+                    .map_err(MountError::Custom)?,
+            )?
+            .into();
+        tracing::debug!("cgroup root: {:?}", cgroup_mount.destination());
 
         let symlink = Symlink::new();
 

@@ -4,9 +4,6 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
 
-use crate::syscall::Syscall;
-use crate::syscall::syscall::create_syscall;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SymlinkError {
     #[error("syscall failed")]
@@ -19,9 +16,9 @@ pub enum SymlinkError {
 
 type Result<T> = std::result::Result<T, SymlinkError>;
 
-pub struct Symlink {
-    syscall: Box<dyn Syscall>,
-}
+/// runvz: every link is made through a directory fd resolved inside the
+/// rootfs (patches 6 and 9), so no syscall abstraction is kept here.
+pub struct Symlink;
 
 impl Default for Symlink {
     fn default() -> Self {
@@ -31,28 +28,28 @@ impl Default for Symlink {
 
 impl Symlink {
     pub fn new() -> Symlink {
-        Symlink::with_syscall(create_syscall())
-    }
-
-    fn with_syscall(syscall: Box<dyn Syscall>) -> Symlink {
-        Symlink { syscall }
+        Symlink
     }
 
     // Create symlinks for subsystems that have been comounted e.g. cpu -> cpu,cpuacct, cpuacct -> cpu,cpuacct
     #[cfg(feature = "v1")]
-    pub fn setup_comount_symlinks(&self, cgroup_root: &Path, subsystem_name: &str) -> Result<()> {
+    // runvz: the links are made in the cgroup tmpfs given by its fd.
+    pub fn setup_comount_symlinks(
+        &self,
+        cgroup_root: &OwnedFd,
+        subsystem_name: &str,
+    ) -> Result<()> {
         if !subsystem_name.contains(',') {
             return Ok(());
         }
 
         for comount in subsystem_name.split_terminator(',') {
-            let link = cgroup_root.join(comount);
-            self.syscall
-                .symlink(Path::new(subsystem_name), &link)
-                .map_err(|err| {
-                    tracing::error!("failed to symlink {link:?} to {subsystem_name:?}");
-                    SymlinkError::Syscall { source: err }
-                })?;
+            symlinkat(subsystem_name, Some(cgroup_root.as_raw_fd()), comount).map_err(|err| {
+                tracing::error!("failed to symlink {comount:?} to {subsystem_name:?}");
+                SymlinkError::Other {
+                    msg: format!("cannot link cgroup {comount} to {subsystem_name}: {err}"),
+                }
+            })?;
         }
 
         Ok(())

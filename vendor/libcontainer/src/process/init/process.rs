@@ -495,6 +495,17 @@ pub fn container_init_process(
         Err(MissingSpecError::Args)?;
     }
 
+    // runvz: the exact limits, lowering what the intermediate process raised
+    // only (lowering needs no privilege).
+    if let Some(rlimits) = ctx.process.rlimits() {
+        for rlimit in rlimits {
+            ctx.syscall.set_rlimit(rlimit).map_err(|err| {
+                tracing::error!(?err, ?rlimit, "failed to set rlimit");
+                InitProcessError::SyscallOther(err)
+            })?;
+        }
+    }
+
     args.executor.exec(ctx.spec).map_err(|err| {
         tracing::error!(?err, "failed to execute payload");
         err
@@ -504,6 +515,29 @@ pub fn container_init_process(
     // example, the default executor is expected to call `exec` and replace the
     // current process.
     unreachable!("the executor should not return if it is successful.");
+}
+
+/// runvz: what of `rlimit` raises the current limits: each bound at least the
+/// current one, so setting it early never lowers anything.
+pub(crate) fn raised_part(
+    rlimit: &oci_spec::runtime::PosixRlimit,
+) -> oci_spec::runtime::PosixRlimit {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(rlimit.typ() as _, &mut current) } != 0 {
+        return rlimit.clone();
+    }
+    let hard = rlimit.hard().max(current.rlim_max);
+    let soft = rlimit.soft().max(current.rlim_cur).min(hard);
+    oci_spec::runtime::PosixRlimitBuilder::default()
+        .typ(rlimit.typ())
+        .hard(hard)
+        .soft(soft)
+        .build()
+        .unwrap_or(*rlimit)
 }
 
 /// runvz: SIOCGIFFLAGS/SIOCSIFFLAGS on `lo`, as runc's init does for a new netns.
