@@ -1072,6 +1072,58 @@ fn runtime_binary_not_writable_via_proc_exe_during_exec() {
     }
 }
 
+/// The runtime's own process inside the container, caught deterministically: a
+/// startContainer hook runs inside the container (its caps, its uid) while
+/// the container's init is still the runtime, before it execs the program.
+/// The hook keeps `/proc/1/exe` open if it can and, once the runtime is gone
+/// (`start` has returned), reopens it for writing: CVE-2019-5736. runc's init
+/// runs from a sealed copy; runvz's processes are not dumpable, so the link
+/// cannot be opened at all.
+#[test]
+fn runtime_process_in_the_container_does_not_expose_its_binary() {
+    const PROBE: &str = "#!/bin/sh\n\
+        exe=$(readlink /proc/1/exe 2>&1); echo \"exe=$exe\" >>/report/probe.log\n\
+        ( exec 3</proc/1/exe || exit 0\n\
+          echo held >>/report/probe.log\n\
+          sleep 1\n\
+          if ( exec 4>>/proc/self/fd/3 ) 2>>/report/probe.log; then\n\
+            echo PWNED-OPEN >>/report/probe.log; echo PWNED >>/proc/self/fd/3\n\
+          fi\n\
+          echo done >>/report/probe.log ) 2>>/report/probe.log &\n\
+        exit 0\n";
+    for rt in runtimes() {
+        let name = label(&rt);
+        let copy = RuntimeCopy::of(&rt.bin);
+        let report_dir = TempDir::new("probe5736");
+        fs::set_permissions(report_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let mut c = Ctx::with_runtime(Runtime::with_bin(&copy.path), "esc-hook", &["sleep", "3"]);
+        write_exe(&c.bundle.rootfs_path(), "probe.sh", PROBE);
+        fs::create_dir(c.bundle.rootfs_path().join("report")).unwrap();
+        c.bundle.add_mount(bind(report_dir.path(), "/report"));
+        c.bundle
+            .set("/hooks/startContainer", json!([{"path": "/probe.sh"}]));
+        c.create_start();
+        let log_path = report_dir.path().join("probe.log");
+        let _ = wait_until(Duration::from_secs(10), || {
+            let log = fs::read_to_string(&log_path).unwrap_or_default();
+            log.contains("done") || (log.starts_with("exe=") && !log.contains("held"))
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let log = fs::read_to_string(&log_path).unwrap_or_default();
+        report(&format!(
+            "{name}: the hook saw {:?}",
+            log.lines().collect::<Vec<_>>()
+        ));
+        assert!(
+            log.starts_with("exe="),
+            "{name}: the hook did not run:\n{log}"
+        );
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+        copy.assert_unchanged(&format!("startContainer hook under {name}"), &log);
+    }
+}
+
 /// The same during `run`: the new container's init is `#!/proc/self/exe` and
 /// it joins the watcher's PID namespace, so the watcher sees the runtime
 /// process that execs it.
@@ -1328,6 +1380,9 @@ fn annotation_values_with_path_separators_are_refused() {
         vec![("runvz.system", "../x".to_string())],
         vec![system.clone(), ("runvz.haltsignal", evil.clone())],
         vec![system.clone(), ("runvz.userns", evil.clone())],
+        // Not a system container: checked all the same, never silently ignored.
+        vec![("runvz.haltsignal", evil.clone())],
+        vec![("runvz.userns", evil.clone())],
     ];
     let mut accepted = Vec::new();
     for annotations in cases {
@@ -1569,6 +1624,82 @@ fn numfile_flood_cannot_starve_a_neighbour() {
         assert_neighbour_answers(&neighbour, 1, "file flood");
     }
     report(&format!("file flood stopped at fds {last:?}"));
+    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
+    tenant.assert_no_leak();
+    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
+    neighbour.assert_no_leak();
+}
+
+#[test]
+fn numpty_flood_cannot_starve_a_neighbour() {
+    if skip_for_runc() {
+        return;
+    }
+    let neighbour = sleeper(Runtime::new(), "esc-pn", |_| {});
+    let mut tenant = Ctx::new("esc-pty", &["sleep", "1000"]);
+    tenant.bundle.annotation("runvz.ubc.numpty", "4");
+    tenant.bundle.save();
+    tenant.create_start();
+    // Each open of /dev/ptmx makes a pty in the container's devpts; the
+    // flooder keeps them all open until one is refused (which ends its shell).
+    let flood = "i=3; while [ $i -lt 200 ]; do eval \"exec $i<>/dev/ptmx\" && echo opened; i=$((i+1)); done";
+    let out = tenant.rt.cmd_timeout(
+        &["exec", &tenant.id, "sh", "-c", flood],
+        Duration::from_secs(60),
+    );
+    let got = out.stdout.lines().filter(|l| *l == "opened").count();
+    assert!(got <= 4, "numpty 4 let the tenant open {got} ptys: {out}");
+    assert!(got >= 1, "the tenant could not open a single pty: {out}");
+    assert!(
+        out.code != 0 && out.stderr.contains("No space left on device"),
+        "the pty past the bound was not refused with ENOSPC: {out}"
+    );
+    assert_neighbour_answers(&neighbour, 1, "pty flood");
+    // The host can still make a pty.
+    let host = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ptmx");
+    assert!(host.is_ok(), "the host cannot open /dev/ptmx: {host:?}");
+    report(&format!("pty flood stopped at {got} ptys"));
+    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
+    tenant.assert_no_leak();
+    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
+    neighbour.assert_no_leak();
+}
+
+#[test]
+fn shmpages_flood_cannot_starve_a_neighbour() {
+    if skip_for_runc() {
+        return;
+    }
+    let neighbour = sleeper(Runtime::new(), "esc-sn", |_| {});
+    let mut tenant = Ctx::new("esc-shm", &["sleep", "1000"]);
+    tenant.bundle.annotation("runvz.ubc.shmpages", "256"); // 1 MiB
+    tenant.bundle.save();
+    tenant.create_start();
+    let flood = "for n in 1 2 3 4; do head -c 4000000 /dev/zero > /dev/shm/flood$n; done; \
+                 cat /dev/shm/flood* | wc -c";
+    let out = tenant.rt.cmd_timeout(
+        &["exec", &tenant.id, "sh", "-c", flood],
+        Duration::from_secs(60),
+    );
+    let held: u64 = out
+        .stdout
+        .lines()
+        .last()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        held <= 1 << 20,
+        "shmpages 256 (1 MiB) let the tenant keep {held} bytes in /dev/shm: {out}"
+    );
+    assert!(
+        !out.stderr.trim().is_empty(),
+        "the writes past the bound were not refused: {out}"
+    );
+    assert_neighbour_answers(&neighbour, 1, "shm flood");
+    report(&format!("shm flood held {held} bytes"));
     tenant.cmd(&["delete", "--force", &tenant.id]).ok();
     tenant.assert_no_leak();
     neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
