@@ -137,3 +137,36 @@ fn hooks_that_do_not_read_their_stdin() {
         seen
     });
 }
+
+/// `exec --cgroup` names an existing sub-cgroup; runc refuses a missing one
+/// (and one that climbs out) and creates nothing.
+#[test]
+fn exec_into_a_missing_sub_cgroup_is_refused() {
+    same("eg", |c| {
+        c.create_start();
+        let missing = c.cmd(&["exec", "--cgroup", "nonexistent", &c.id, "true"]);
+        let climbing = c.cmd(&["exec", "--cgroup", "../../x", &c.id, "true"]);
+        let created = Cgroup::new(&format!("{}/nonexistent", c.cg)).exists();
+        vec![
+            (missing.code != 0).to_string(),
+            (climbing.code != 0).to_string(),
+            format!("created: {created}"),
+        ]
+    });
+}
+
+/// An exec'd process is in the init's cgroup in every hierarchy.
+#[test]
+fn exec_lands_in_the_inits_cgroups() {
+    same("ei", |c| {
+        c.create_start();
+        let out = c.cmd(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "sort /proc/1/cgroup > /tmp/a; sort /proc/self/cgroup > /tmp/b; cmp /tmp/a /tmp/b && echo same",
+        ]);
+        vec![status(&out), out.stdout.clone()]
+    });
+}

@@ -78,6 +78,11 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     }
     container.require("exec in", &allowed)?;
 
+    let sub_cgroup = args
+        .cgroup
+        .as_deref()
+        .map(|sub| existing_sub_cgroup(&container, sub))
+        .transpose()?;
     let mut process = build_process(&container.runvz_dir.join("config.json"), &args)?;
     if args.process.is_none() {
         // A live `update` of numfile & co. holds for processes started later.
@@ -116,11 +121,7 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
                 .with_detach(args.detach || own_console.is_some())
                 .with_process(Some(&process_file))
                 .with_ignore_paused(args.ignore_paused)
-                .with_sub_cgroup(
-                    args.cgroup
-                        .clone()
-                        .or_else(|| crate::system::exec_sub_cgroup(&container)),
-                )
+                .with_sub_cgroup(sub_cgroup.or_else(|| crate::system::exec_sub_cgroup(&container)))
                 .build()
         });
     let _ = std::fs::remove_file(&process_file);
@@ -225,6 +226,32 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
         process.set_capabilities(Some(caps));
     }
     Ok(process)
+}
+
+/// `exec --cgroup PATH`: a sub-cgroup of the container's that exists in every
+/// hierarchy, as runc requires (libcontainer would create it). Plain names
+/// only, so it cannot leave the container's cgroup.
+fn existing_sub_cgroup(container: &crate::container::Container, sub: &str) -> Result<String> {
+    if sub.contains(':') {
+        bail!(
+            "exec --cgroup {sub:?}: a CONTROLLER:PATH sub-cgroup is not supported by runvz; give PATH (every controller)"
+        );
+    }
+    let relative = crate::safepath::plain_relative(std::path::Path::new(sub), "exec --cgroup")?;
+    let own = container
+        .cgroup_path()
+        .context("container has no cgroup recorded")?;
+    for dir in crate::cgroups::dirs_in_every_hierarchy(&own) {
+        let wanted = dir.join(&relative);
+        if !wanted.is_dir() {
+            bail!(
+                "exec failed: sub-cgroup {sub:?} of container {}: {}: no such file or directory",
+                container.id,
+                wanted.display()
+            );
+        }
+    }
+    Ok(relative.display().to_string())
 }
 
 /// A capability as runc names it (`CAP_KILL`); the `CAP_` prefix and case are
