@@ -73,7 +73,8 @@ fn main() -> ExitCode {
         Err(err) => {
             let msg = format!("{err:#}");
             tracing::error!("{msg}");
-            eprintln!("runvz: {msg}");
+            // runc's errors carry the word, and tools grep for it.
+            eprintln!("runvz: error: {msg}");
             let code = err.downcast_ref::<cli::ExitStatus>().map_or(1, |e| e.code);
             ExitCode::from(code)
         }

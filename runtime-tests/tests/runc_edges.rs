@@ -170,3 +170,62 @@ fn exec_lands_in_the_inits_cgroups() {
         vec![status(&out), out.stdout.clone()]
     });
 }
+
+/// Errors carry the word `error` and runc's key phrase for what failed (tools
+/// and engines grep for both), never a library's internal message.
+#[test]
+fn errors_carry_runcs_key_phrases() {
+    if let Some(why) = runc_unavailable_reason() {
+        skip(&format!("runc comparison: {why}"));
+        return;
+    }
+    type Setup = fn(&mut Bundle);
+    let cases: [(&str, Setup, &str); 3] = [
+        (
+            "a /proc that is a symlink",
+            |b| {
+                let proc_dir = b.rootfs_path().join("proc");
+                let _ = std::fs::remove_dir_all(&proc_dir);
+                std::os::unix::fs::symlink("/tmp", &proc_dir).unwrap();
+            },
+            "must be mounted on ordinary directory",
+        ),
+        (
+            "a missing executable",
+            |b| {
+                b.args(&["/nonexistent"]);
+            },
+            "no such file or directory",
+        ),
+        (
+            "a missing rootfs",
+            |b| {
+                b.set("/root/path", serde_json::json!("no-such-rootfs"));
+            },
+            "no-such-rootfs",
+        ),
+    ];
+    for (what, setup, phrase) in cases {
+        for rt in [Runtime::runc(), Runtime::new()] {
+            let mut ctx = Ctx::with_runtime(rt, "er", &["true"]);
+            setup(&mut ctx.bundle);
+            let out = ctx.run_fg(None, Duration::from_secs(30));
+            assert_ne!(out.code, 0, "{what}: {out}");
+            assert!(
+                out.stderr.contains("error") && out.stderr.contains(phrase),
+                "{what}: no 'error' or {phrase:?}: {out}"
+            );
+            for internal in ["youki", "ExecFailed", "BrokenChannel", "unexpected message"] {
+                assert!(!out.stderr.contains(internal), "{what}: {internal}: {out}");
+            }
+            ctx.assert_no_leak();
+        }
+    }
+    for rt in [Runtime::runc(), Runtime::new()] {
+        let out = rt.cmd(&["state", "no-such-container"]);
+        assert!(
+            out.code != 0 && out.stderr.contains("error") && out.stderr.contains("does not exist"),
+            "{out}"
+        );
+    }
+}

@@ -125,7 +125,9 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
                 .build()
         });
     let _ = std::fs::remove_file(&process_file);
-    let pid = built.with_context(|| format!("exec in container {} failed", args.id))?;
+    let pid = built
+        .map_err(|err| crate::container::runc_wording(anyhow::Error::from(err)))
+        .with_context(|| format!("exec failed in container {}", args.id))?;
 
     if let Some(path) = &args.pid_file {
         write_pid_file(path, pid.as_raw())?;

@@ -259,14 +259,15 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)
         .build()
-        .map_err(|err| runc_wording(anyhow::Error::from(err)))?;
+        .map_err(|err| runc_wording(anyhow::Error::from(err)))
+        .with_context(|| format!("failed to create container {}", opts.id))?;
     Ok(())
 }
 
 /// Engines read runc's wording: Docker turns a create error into exit status 127
 /// only when it says "executable file not found" or "no such file or directory".
 /// libcontainer says "executable 'X' not found in $PATH"; say it as runc does.
-fn runc_wording(err: anyhow::Error) -> anyhow::Error {
+pub fn runc_wording(err: anyhow::Error) -> anyhow::Error {
     let text = format!("{err:#}");
     let Some(rest) = text.split("executable '").nth(1) else {
         return err;

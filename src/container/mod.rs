@@ -27,7 +27,7 @@ use libcontainer::container::{ContainerStatus, State};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-pub use create::{CreateOptions, create_container, write_pid_file};
+pub use create::{CreateOptions, create_container, runc_wording, write_pid_file};
 pub use lock::ContainerLock;
 pub use meta::Meta;
 pub use teardown::destroy;

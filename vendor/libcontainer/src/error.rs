@@ -162,7 +162,8 @@ impl CreateContainerError {
 
 impl std::fmt::Display for CreateContainerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "failed to create container: {}", self.0)?;
+        // runvz: the caller names the operation (create or exec).
+        write!(f, "{}", self.0)?;
         if let Some(cleanup_err) = &self.1 {
             write!(f, ". error during cleanup: {}", cleanup_err)?;
         }

@@ -694,3 +694,19 @@ mod tests {
         )
     }
 }
+
+/// runvz: an error with its sources, `outer: inner: …: OS error`, each only
+/// once (some errors repeat their source in their own text).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let words = inner.to_string();
+        if !words.is_empty() && !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        source = inner.source();
+    }
+    text
+}

@@ -317,8 +317,9 @@ impl TenantContainerBuilder {
                         ));
                     }
                 }
-                _ => {
-                    err_str_buf.extend(buf);
+                // runvz: only the bytes read (the whole buffer added NULs).
+                n => {
+                    err_str_buf.extend(&buf[..n]);
                 }
             }
         }

@@ -14,7 +14,9 @@ pub enum ChannelError {
         expected: &'static str,
         received: Box<Message>,
     },
-    #[error("failed to receive. {msg:?}. {source:?}")]
+    // runvz: the words a user reads when the other process died (a crash, a
+    // kill) instead of the channel's internals.
+    #[error("the container's process ended unexpectedly ({msg})")]
     ReceiveError {
         msg: String,
         #[source]
@@ -24,7 +26,8 @@ pub enum ChannelError {
     BaseChannelError(#[from] crate::channel::ChannelError),
     #[error("missing fds from seccomp request")]
     MissingSeccompFds,
-    #[error("exec process failed with error {0}")]
+    // runvz: the init's own error chain, as it is.
+    #[error("{0}")]
     ExecError(String),
     #[error("intermediate process error {0}")]
     OtherError(String),
@@ -36,9 +39,15 @@ pub enum ChannelError {
 
 impl ChannelError {
     fn unexpected(expected: &'static str, received: Message) -> Self {
-        Self::UnexpectedMessage {
-            expected,
-            received: Box::new(received),
+        // runvz: a failure reported at any step is that failure, not an
+        // "unexpected message".
+        match received {
+            Message::ExecFailed(err) => Self::ExecError(err),
+            Message::OtherError(err) => Self::OtherError(err),
+            received => Self::UnexpectedMessage {
+                expected,
+                received: Box::new(received),
+            },
         }
     }
 }
@@ -265,9 +274,7 @@ impl MainReceiver {
         match msg {
             Message::InitReady => Ok(()),
             // this case in unique and known enough to have a special error format
-            Message::ExecFailed(err) => Err(ChannelError::ExecError(format!(
-                "error in executing process : {err}"
-            ))),
+            Message::ExecFailed(err) => Err(ChannelError::ExecError(err)),
             msg => Err(ChannelError::unexpected("InitReady", msg)),
         }
     }

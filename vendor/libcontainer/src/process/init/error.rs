@@ -26,6 +26,9 @@ pub enum InitProcessError {
     ReopenDevNull(#[source] std::io::Error),
     #[error("failed to unix syscall")]
     NixOther(#[source] nix::Error),
+    // runvz: runc's words for a cwd the process cannot enter.
+    #[error("chdir to cwd ({0:?}) set in config.json failed")]
+    Chdir(std::path::PathBuf, #[source] nix::Error),
     #[error(transparent)]
     MissingSpec(#[from] crate::error::MissingSpecError),
     #[error("failed to setup tty")]

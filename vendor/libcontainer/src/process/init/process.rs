@@ -271,7 +271,7 @@ pub fn container_init_process(
             Err(nix::Error::EPERM) => true,
             Err(e) => {
                 tracing::error!(?e, "failed to chdir");
-                return Err(InitProcessError::NixOther(e));
+                return Err(InitProcessError::Chdir(ctx.process.cwd().to_path_buf(), e));
             }
         }
     };
@@ -401,7 +401,7 @@ pub fn container_init_process(
         unistd::chdir(ctx.process.cwd()).map_err(|err| {
             let cwd = ctx.process.cwd();
             tracing::error!(?err, ?cwd, "failed to chdir to cwd");
-            InitProcessError::NixOther(err)
+            InitProcessError::Chdir(cwd.to_path_buf(), err)
         })?;
     }
 
