@@ -229,3 +229,63 @@ fn errors_carry_runcs_key_phrases() {
         );
     }
 }
+
+/// Bad configs runc refuses are refused, in runc's words, with nothing left
+/// behind and never a panic.
+#[test]
+fn bad_process_and_namespaces_are_refused_like_runc() {
+    if let Some(why) = runc_unavailable_reason() {
+        skip(&format!("runc comparison: {why}"));
+        return;
+    }
+    type Setup = fn(&mut Bundle);
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "empty args",
+            |b| {
+                b.set("/process/args", serde_json::json!([]));
+            },
+            "args must not be empty",
+        ),
+        (
+            "relative cwd",
+            |b| {
+                b.set("/process/cwd", serde_json::json!("tmp"));
+            },
+            "Cwd must be an absolute path",
+        ),
+        (
+            "a namespace twice",
+            |b| {
+                b.patch(|c| {
+                    c["linux"]["namespaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({"type": "pid"}))
+                });
+            },
+            "duplicated ns",
+        ),
+        (
+            "a rootfs behind a symlink",
+            |b| {
+                let real = b.path().join("rootfs.real");
+                std::fs::rename(b.rootfs_path(), &real).unwrap();
+                std::os::unix::fs::symlink(&real, b.rootfs_path()).unwrap();
+            },
+            "not an absolute path, or a symlink",
+        ),
+    ];
+    for (what, setup, phrase) in cases {
+        for rt in [Runtime::runc(), Runtime::new()] {
+            let mut ctx = Ctx::with_runtime(rt, "bp", &["true"]);
+            setup(&mut ctx.bundle);
+            let out = ctx.run_fg(None, Duration::from_secs(30));
+            assert!(
+                out.code == 1 && out.stderr.contains(phrase) && !out.stderr.contains("panicked"),
+                "{what}: want exit 1 and {phrase:?}: {out}"
+            );
+            ctx.assert_no_leak();
+        }
+    }
+}

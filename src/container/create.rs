@@ -163,14 +163,23 @@ fn prepare_spec(
             rootfs.display()
         );
     }
-    let rootfs = fs::canonicalize(&rootfs)?;
+    let canonical = fs::canonicalize(&rootfs)?;
+    // runc's rule: the rootfs is named by its real path (a symlink in it could
+    // be changed under the caller).
+    if canonical != lexically_normal(&rootfs) {
+        bail!(
+            "{}: root.path: invalid rootfs {}: not an absolute path, or a symlink",
+            config_path.display(),
+            rootfs.display()
+        );
+    }
+    let rootfs = canonical;
     let mut root = root.clone();
     root.set_path(rootfs.clone());
     spec.set_root(Some(root));
 
-    if spec.process().is_none() {
-        bail!("{}: process is missing", config_path.display());
-    }
+    check_process(&spec, &config_path.display().to_string())?;
+    check_namespaces(&spec, &config_path.display().to_string())?;
     let mut linux = spec
         .linux()
         .clone()
@@ -220,6 +229,55 @@ fn prepare_spec(
         userns_start,
     };
     Ok((spec, meta, system))
+}
+
+/// runc's checks of `process`, in its words: it exists, has arguments and an
+/// absolute working directory.
+pub fn check_process(spec: &Spec, where_: &str) -> Result<()> {
+    let Some(process) = spec.process() else {
+        bail!("{where_}: process is missing");
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("{where_}: process.args: args must not be empty");
+    }
+    if !process.cwd().is_absolute() {
+        bail!(
+            "{where_}: process.cwd {:?}: Cwd must be an absolute path",
+            process.cwd()
+        );
+    }
+    Ok(())
+}
+
+/// Each namespace type at most once (runc: "duplicated ns").
+fn check_namespaces(spec: &Spec, where_: &str) -> Result<()> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    for ns in &namespaces {
+        if !seen.insert(ns.typ()) {
+            bail!("{where_}: linux.namespaces: duplicated ns {:?}", ns.typ());
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `.` and `..` resolved by name only.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can

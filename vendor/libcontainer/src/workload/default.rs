@@ -55,6 +55,12 @@ impl Executor for DefaultExecutor {
             ))?;
 
         if let Some(args) = proc.args() {
+            // runvz: an empty args list is an error, not an index panic.
+            if args.is_empty() {
+                Err(ExecutorValidationError::ArgValidationError(
+                    "args must not be empty".into(),
+                ))?;
+            }
             let envs: Vec<String> = proc.env().as_ref().unwrap_or(&vec![]).clone();
             let path_vars: Vec<&String> = envs.iter().filter(|&e| e.starts_with("PATH=")).collect();
             // runvz: as in runc, a path with a slash needs no PATH (`ctr run
@@ -65,7 +71,9 @@ impl Executor for DefaultExecutor {
                     "PATH environment variable is not set".into(),
                 ))?;
             }
-            let path_var = path_vars.first().map_or("", |p| p.trim_start_matches("PATH="));
+            let path_var = path_vars
+                .first()
+                .map_or("", |p| p.trim_start_matches("PATH="));
             match get_executable_path(&args[0], path_var) {
                 None => {
                     tracing::error!(
