@@ -11,7 +11,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 status=0
-# count WORD LINE: the number before WORD ("passed"/"failed") in LINE, or empty.
+# count WORD LINE: the number before WORD ("passed"/"failed"/"skipped") in LINE, or empty.
 count() { sed -n "s/.*\\b\\([0-9][0-9]*\\) $1.*/\\1/p" <<<"$2"; }
 # run_part PATTERN CMD...: runs CMD (output shown), then sets passed/failed from
 # the last output line matching PATTERN; a part that printed no count failed.
@@ -21,8 +21,8 @@ run_part() {
     "$@" 2>&1 | tee "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || status=1
     line=$(grep -aE "$pattern" "$log" | tail -n1)
-    passed=$(count passed "$line"); failed=$(count failed "$line")
-    passed=${passed:-0}
+    passed=$(count passed "$line"); failed=$(count failed "$line"); skipped=$(count skipped "$line")
+    passed=${passed:-0}; skipped=${skipped:-0}
     if [ -z "$line" ]; then failed=1; else failed=${failed:-0}; fi
 }
 
@@ -35,18 +35,30 @@ sh hack/mkrootfs-systemd.sh target/systemd-rootfs || echo "test.sh: no systemd r
 # with it, and crates.io has it where they do not.
 cargo nextest --version >/dev/null 2>&1 || cargo install --locked cargo-nextest
 # "Summary [ 18.1s] 87 tests run: 87 passed, 0 skipped" (failures add "N failed")
-run_part 'tests run:' env RUNTIME="$RUNVZ" cargo nextest run --locked --workspace --no-fail-fast --profile ci
-host_passed=$passed host_failed=$failed
+# A test that cannot run here calls skip(), which records it in RUNVZ_SKIP_LOG:
+# nextest counts it as passed, this script counts it as skipped.
+skip_log=$(mktemp)
+run_part 'tests run:' env RUNTIME="$RUNVZ" RUNVZ_SKIP_LOG="$skip_log" cargo nextest run --locked --workspace --no-fail-fast --profile ci
+host_skipped=$(cut -f1 "$skip_log" | sort -u | wc -l)
+host_passed=$((passed - host_skipped)) host_failed=$failed
+host_skips=$(sort -u "$skip_log"); rm -f "$skip_log"
 
 run_part '^cgroup v2:' env RUNVZ="$RUNVZ" bash hack/vm/run-tests.sh
-vm_passed=$passed vm_failed=$failed
+vm_passed=$passed vm_failed=$failed vm_skipped=$skipped
+vm_skips=$(grep -a '^VM-SKIP: ' "$log" | sed 's/^VM-SKIP: //' | sort -u)
 
 run_part '^[0-9]+ passed, [0-9]+ failed' env RUNTIME="$RUNVZ" bash hack/e2e/run-all.sh
-e2e_passed=$passed e2e_failed=$failed
+e2e_passed=$passed e2e_failed=$failed e2e_skipped=$skipped
+e2e_skips=$(grep -a '^skip - ' "$log" | sed 's/^skip - //' | sort -u)
 
 echo
-echo "host (cgroup v1):                   $host_passed passed, $host_failed failed"
-echo "VM (cgroup v2):                     $vm_passed passed, $vm_failed failed"
-echo "engines (docker/podman/containerd): $e2e_passed passed, $e2e_failed failed"
-echo "$((host_passed + vm_passed + e2e_passed)) passed, $((host_failed + vm_failed + e2e_failed)) failed"
+# What did not run, and why: never counted as passed.
+for part in "host:$host_skips" "VM:$vm_skips" "engines:$e2e_skips"; do
+    name=${part%%:*} lines=${part#*:}
+    [ -n "$lines" ] && while IFS= read -r l; do echo "skipped ($name): $l"; done <<<"$lines"
+done
+echo "host (cgroup v1):                   $host_passed passed, $host_failed failed, $host_skipped skipped"
+echo "VM (cgroup v2):                     $vm_passed passed, $vm_failed failed, $vm_skipped skipped"
+echo "engines (docker/podman/containerd): $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
+echo "$((host_passed + vm_passed + e2e_passed)) passed, $((host_failed + vm_failed + e2e_failed)) failed, $((host_skipped + vm_skipped + e2e_skipped)) skipped"
 exit $status

@@ -59,6 +59,9 @@ fi
 echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 
 passed=0; failed=0
+# Tests that skip themselves say so here (runtime-tests' skip()).
+export RUNVZ_SKIP_LOG=/tmp/skips
+: > "$RUNVZ_SKIP_LOG"
 for t in $(cat /tests/LIST); do
     echo "vm: === $t"
     out=/tmp/$t.out
@@ -72,6 +75,8 @@ done
 # What the VM does not run, and why (the host run covers them on v1).
 echo "skipped: engine suites (Docker, Podman, containerd) — they need the engines' Debian packages and a full userland, which this initramfs does not carry"
 echo "skipped: systemd --systemd-cgroup tests — no systemd runs in this VM"
-echo "VM-SUMMARY: $passed passed, $failed failed"
+skipped=$(cut -f1 "$RUNVZ_SKIP_LOG" | sort -u | wc -l)
+sort -u "$RUNVZ_SKIP_LOG" | sed 's/^/VM-SKIP: /'
+echo "VM-SUMMARY: $((passed - skipped)) passed, $failed failed, $skipped skipped"
 sync
 poweroff -f

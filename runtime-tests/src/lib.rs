@@ -188,9 +188,45 @@ pub fn runtime_reports_runc() -> bool {
     })
 }
 
-/// Print the standard skip line. The test should `return` right after.
+/// Print the standard skip line. The test should `return` right after. With
+/// `RUNVZ_SKIP_LOG` set (`make test` sets it), the test and the reason are
+/// also recorded there, so the closing count says it was skipped, not passed.
 pub fn skip(reason: &str) {
     report(&format!("skipped: {reason}"));
+    if let Some(log) = std::env::var_os("RUNVZ_SKIP_LOG") {
+        let line = format!("{}\t{}\n", current_test_name(), reason.replace('\n', " "));
+        // O_APPEND: one write per line, whole, from parallel test processes.
+        let _ = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
+/// The running test's name: libtest names the thread after it; nextest runs
+/// one test per process and passes its name on the command line.
+fn current_test_name() -> String {
+    let exe = std::env::args()
+        .next()
+        .and_then(|a| {
+            Path::new(&a).file_name().map(|n| {
+                n.to_string_lossy()
+                    .split('-')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+        })
+        .unwrap_or_default();
+    let test = match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => std::env::args()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .unwrap_or_else(|| "?".to_string()),
+    };
+    format!("{exe}::{test}")
 }
 
 /// Print a line that stays visible in `cargo test` output (written straight to
