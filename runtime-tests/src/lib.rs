@@ -1067,6 +1067,17 @@ impl Drop for ContainerGuard {
 
 /// Host processes (not zombies) whose cmdline mentions `needle` or which sit in
 /// `cgroups_path` (or below it). Returns "pid: cmdline" strings.
+/// What stands beside a test runtime's root (`<tempdir>/state`) other than
+/// the root itself: an ID or path that climbed out would show here.
+pub fn entries_beside_root(rt: &Runtime) -> Vec<String> {
+    fs::read_dir(rt.root.parent().expect("the root has a parent"))
+        .expect("read the root's parent")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "state")
+        .collect()
+}
+
 pub fn processes_matching(needle: Option<&str>, cgroups_path: Option<&str>) -> Vec<String> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();

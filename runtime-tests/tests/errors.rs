@@ -84,13 +84,7 @@ fn invalid_container_ids() {
             assert!(left.is_empty(), "id {shown:?} left {left:?}");
         }
         // Nothing next to the root either ("..", "../escape").
-        let parent = rt.root.parent().unwrap();
-        let beside: Vec<String> = fs::read_dir(parent)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "state")
-            .collect();
+        let beside = entries_beside_root(&rt);
         assert!(
             beside.is_empty(),
             "id {shown:?} wrote {beside:?} beside the root"

@@ -1342,12 +1342,7 @@ fn container_id_with_path_separators_is_refused() {
                 root_entries(&rt)
             );
             // Nothing beside the root either (`--root` is `<tempdir>/state`).
-            let beside: Vec<String> = fs::read_dir(rt.root.parent().unwrap())
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "state")
-                .collect();
+            let beside = entries_beside_root(&rt);
             assert!(
                 beside.is_empty(),
                 "{what}: created {beside:?} beside the root"
@@ -1508,24 +1503,41 @@ fn assert_neighbour_answers(n: &Ctx, times: usize, what: &str) {
     }
 }
 
+/// A neighbour (`sleep`) and a tenant held by one beancounter, both running.
+fn tenant_beside_a_neighbour(prefix: &str, mut tenant: Ctx, bound: (&str, &str)) -> (Ctx, Ctx) {
+    let neighbour = sleeper(Runtime::new(), prefix, |_| {});
+    tenant.bundle.annotation(bound.0, bound.1);
+    tenant.bundle.save();
+    tenant.create_start();
+    (neighbour, tenant)
+}
+
+/// Deletes both and checks that neither left anything behind.
+fn remove_both(tenant: &Ctx, neighbour: &Ctx) {
+    for c in [tenant, neighbour] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+}
+
 #[test]
 fn numproc_fork_bomb_cannot_starve_a_neighbour() {
     if skip_for_runc() {
         return;
     }
-    let neighbour = sleeper(Runtime::new(), "esc-nb", |_| {});
-    let mut tenant = Ctx::new(
-        "esc-bomb",
-        &[
-            "sh",
-            "-c",
-            // Respawn the bomb whenever a fork failure ends it.
-            "while :; do sh -c 'while :; do sleep 1000 & done' 2>/dev/null; done",
-        ],
+    let (neighbour, tenant) = tenant_beside_a_neighbour(
+        "esc-nb",
+        Ctx::new(
+            "esc-bomb",
+            &[
+                "sh",
+                "-c",
+                // Respawn the bomb whenever a fork failure ends it.
+                "while :; do sh -c 'while :; do sleep 1000 & done' 2>/dev/null; done",
+            ],
+        ),
+        ("runvz.ubc.numproc", "32"),
     );
-    tenant.bundle.annotation("runvz.ubc.numproc", "32");
-    tenant.bundle.save();
-    tenant.create_start();
     let cg = tenant.cgroup();
     assert!(
         wait_until(Duration::from_secs(10), || cg.pids_current() >= 30),
@@ -1545,10 +1557,7 @@ fn numproc_fork_bomb_cannot_starve_a_neighbour() {
         Duration::from_secs(5),
     )
     .ok();
-    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
-    tenant.assert_no_leak();
-    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
-    neighbour.assert_no_leak();
+    remove_both(&tenant, &neighbour);
 }
 
 #[test]
@@ -1556,18 +1565,18 @@ fn physpages_memory_hog_cannot_starve_a_neighbour() {
     if skip_for_runc() {
         return;
     }
-    let neighbour = sleeper(Runtime::new(), "esc-mn", |_| {});
-    let mut tenant = Ctx::new(
-        "esc-hog",
-        &[
-            "sh",
-            "-c",
-            "while :; do head -c 400000000 /dev/zero | sort >/dev/null; done",
-        ],
-    );
-    tenant.bundle.annotation("runvz.ubc.physpages", "0:8192"); // 32 MiB
-    tenant.bundle.save();
-    tenant.create_start();
+    let (neighbour, tenant) = tenant_beside_a_neighbour(
+        "esc-mn",
+        Ctx::new(
+            "esc-hog",
+            &[
+                "sh",
+                "-c",
+                "while :; do head -c 400000000 /dev/zero | sort >/dev/null; done",
+            ],
+        ),
+        ("runvz.ubc.physpages", "0:8192"),
+    ); // 32 MiB
     std::thread::sleep(Duration::from_secs(2));
     assert_neighbour_answers(&neighbour, 5, "memory hog");
     let cg = tenant.cgroup();
@@ -1587,10 +1596,7 @@ fn physpages_memory_hog_cannot_starve_a_neighbour() {
     }
     let ev = cg.read("memory", events).unwrap_or_default();
     report(&format!("memory hog: {events}: {ev:?}"));
-    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
-    tenant.assert_no_leak();
-    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
-    neighbour.assert_no_leak();
+    remove_both(&tenant, &neighbour);
 }
 
 #[test]
@@ -1598,11 +1604,11 @@ fn numfile_flood_cannot_starve_a_neighbour() {
     if skip_for_runc() {
         return;
     }
-    let neighbour = sleeper(Runtime::new(), "esc-fn", |_| {});
-    let mut tenant = Ctx::new("esc-flood", &["sleep", "1000"]);
-    tenant.bundle.annotation("runvz.ubc.numfile", "64:64");
-    tenant.bundle.save();
-    tenant.create_start();
+    let (neighbour, tenant) = tenant_beside_a_neighbour(
+        "esc-fn",
+        Ctx::new("esc-flood", &["sleep", "1000"]),
+        ("runvz.ubc.numfile", "64:64"),
+    );
     // Every flooder opens descriptors until refused and reports the last.
     let flood = "i=3; while [ $i -lt 5000 ]; do eval \"exec $i</dev/null\" && echo opened=$i; i=$((i+1)); done";
     let mut last = Vec::new();
@@ -1624,10 +1630,7 @@ fn numfile_flood_cannot_starve_a_neighbour() {
         assert_neighbour_answers(&neighbour, 1, "file flood");
     }
     report(&format!("file flood stopped at fds {last:?}"));
-    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
-    tenant.assert_no_leak();
-    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
-    neighbour.assert_no_leak();
+    remove_both(&tenant, &neighbour);
 }
 
 #[test]
@@ -1635,11 +1638,11 @@ fn numpty_flood_cannot_starve_a_neighbour() {
     if skip_for_runc() {
         return;
     }
-    let neighbour = sleeper(Runtime::new(), "esc-pn", |_| {});
-    let mut tenant = Ctx::new("esc-pty", &["sleep", "1000"]);
-    tenant.bundle.annotation("runvz.ubc.numpty", "4");
-    tenant.bundle.save();
-    tenant.create_start();
+    let (neighbour, tenant) = tenant_beside_a_neighbour(
+        "esc-pn",
+        Ctx::new("esc-pty", &["sleep", "1000"]),
+        ("runvz.ubc.numpty", "4"),
+    );
     // Each open of /dev/ptmx makes a pty in the container's devpts; the
     // flooder keeps them all open until one is refused (which ends its shell).
     let flood = "i=3; while [ $i -lt 200 ]; do eval \"exec $i<>/dev/ptmx\" && echo opened; i=$((i+1)); done";
@@ -1662,10 +1665,7 @@ fn numpty_flood_cannot_starve_a_neighbour() {
         .open("/dev/ptmx");
     assert!(host.is_ok(), "the host cannot open /dev/ptmx: {host:?}");
     report(&format!("pty flood stopped at {got} ptys"));
-    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
-    tenant.assert_no_leak();
-    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
-    neighbour.assert_no_leak();
+    remove_both(&tenant, &neighbour);
 }
 
 #[test]
@@ -1673,11 +1673,11 @@ fn shmpages_flood_cannot_starve_a_neighbour() {
     if skip_for_runc() {
         return;
     }
-    let neighbour = sleeper(Runtime::new(), "esc-sn", |_| {});
-    let mut tenant = Ctx::new("esc-shm", &["sleep", "1000"]);
-    tenant.bundle.annotation("runvz.ubc.shmpages", "256"); // 1 MiB
-    tenant.bundle.save();
-    tenant.create_start();
+    let (neighbour, tenant) = tenant_beside_a_neighbour(
+        "esc-sn",
+        Ctx::new("esc-shm", &["sleep", "1000"]),
+        ("runvz.ubc.shmpages", "256"),
+    ); // 1 MiB
     let flood = "for n in 1 2 3 4; do head -c 4000000 /dev/zero > /dev/shm/flood$n; done; \
                  cat /dev/shm/flood* | wc -c";
     let out = tenant.rt.cmd_timeout(
@@ -1700,8 +1700,5 @@ fn shmpages_flood_cannot_starve_a_neighbour() {
     );
     assert_neighbour_answers(&neighbour, 1, "shm flood");
     report(&format!("shm flood held {held} bytes"));
-    tenant.cmd(&["delete", "--force", &tenant.id]).ok();
-    tenant.assert_no_leak();
-    neighbour.cmd(&["delete", "--force", &neighbour.id]).ok();
-    neighbour.assert_no_leak();
+    remove_both(&tenant, &neighbour);
 }

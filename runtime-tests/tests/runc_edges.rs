@@ -289,3 +289,61 @@ fn bad_process_and_namespaces_are_refused_like_runc() {
         }
     }
 }
+
+/// Hooks get the state with the bundle the caller gave (OCI hooks read files
+/// from it), and a createContainer hook runs in the rootfs.
+#[test]
+fn hooks_see_the_callers_bundle_and_the_rootfs() {
+    same("hb", |c| {
+        let out_dir = TempDir::new("hookout");
+        let state = out_dir.path().join("state.json");
+        let cwd = out_dir.path().join("cwd");
+        let mut b = Bundle::new();
+        b.args(&["true"]).cgroups_path(&c.cg);
+        b.set(
+            "/hooks/prestart",
+            serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", state.display())]}]),
+        );
+        b.set(
+            "/hooks/createContainer",
+            serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("pwd > {}", cwd.display())]}]),
+        );
+        let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+        let seen: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).unwrap_or_default())
+                .unwrap_or_default();
+        let bundle = std::fs::canonicalize(b.path()).unwrap();
+        let rootfs = std::fs::canonicalize(b.rootfs_path()).unwrap();
+        let hook_cwd = std::fs::read_to_string(&cwd).unwrap_or_default();
+        vec![
+            status(&run),
+            format!(
+                "bundle is the caller's: {}",
+                seen["bundle"].as_str() == Some(bundle.to_str().unwrap())
+            ),
+            format!(
+                "createContainer cwd is the rootfs: {}",
+                hook_cwd.trim() == rootfs.to_str().unwrap()
+            ),
+        ]
+    });
+}
+
+/// A failing startContainer hook ends the container with runc's status and
+/// words on its stderr (`start` has returned: nobody else can say it).
+#[test]
+fn a_failing_start_container_hook_is_reported() {
+    same("hs", |c| {
+        let mut b = Bundle::new();
+        b.args(&["true"]).cgroups_path(&c.cg);
+        b.set(
+            "/hooks/startContainer",
+            serde_json::json!([{"path": "/bin/false"}]),
+        );
+        let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+        vec![
+            status(&run),
+            format!("says so: {}", run.stderr.contains("error running")),
+        ]
+    });
+}

@@ -88,10 +88,10 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
                 .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
                 .flatten()
             {
-                Some(dir) => {
-                    crate::system::while_in_named_cgroup(&dir, || build(store, opts, &runvz_dir))?
-                }
-                None => build(store, opts, &runvz_dir)?,
+                Some(dir) => crate::system::while_in_named_cgroup(&dir, || {
+                    build(store, opts, &runvz_dir, &meta.bundle)
+                })?,
+                None => build(store, opts, &runvz_dir, &meta.bundle)?,
             },
             Some(restore) => {
                 let target = crate::criu::Target {
@@ -304,7 +304,9 @@ fn default_cgroup_path(id: &str, systemd: bool) -> PathBuf {
     }
 }
 
-fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
+/// Has libcontainer make the container from runvz's generated config in
+/// `runvz_dir`, recording the caller's `bundle` (hooks and `state` see it).
+fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path, bundle: &Path) -> Result<()> {
     if !opts.no_new_keyring {
         join_session_keyring(opts.id)?;
     }
@@ -312,7 +314,8 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path) -> Result<()> {
         .with_root_path(store.root())?
         .with_console_socket(opts.console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
-        .as_init(runvz_dir)
+        .as_init(bundle)
+        .with_config_dir(runvz_dir)
         .with_systemd(opts.systemd)
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)

@@ -108,13 +108,18 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         target.id,
         ContainerStatus::Running,
         Some(pid),
-        target.runvz_dir.to_path_buf(),
+        target.meta.bundle.clone(),
     );
     state.created = Some(chrono::Utc::now());
     state.creator = Some(nix::unistd::geteuid().as_raw());
     state.use_systemd = target.meta.systemd;
     state.annotations = target.spec.annotations().clone();
     save_state(target.state_dir, &state)?;
+    // Where libcontainer's exec reads the container's config (as create keeps it).
+    target
+        .spec
+        .save(target.state_dir.join("config.json"))
+        .map_err(|err| anyhow!("cannot keep the container's config: {err}"))?;
     YoukiConfig::from_spec(target.spec, target.id)
         .map_err(|err| anyhow!("cannot derive libcontainer's config: {err}"))?
         .save(target.state_dir)

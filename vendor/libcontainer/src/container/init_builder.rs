@@ -17,10 +17,15 @@ use crate::syscall::syscall::create_syscall;
 use crate::validator::Validator;
 use crate::{apparmor, tty, user_ns, utils};
 
+/// runvz: the runtime config's name, in a bundle and in a container's directory.
+pub const CONFIG_FILE: &str = "config.json";
+
 // Builder that can be used to configure the properties of a new container
 pub struct InitContainerBuilder {
     base: ContainerBuilder,
     bundle: PathBuf,
+    /// runvz: where config.json is read from, when not the bundle.
+    config_dir: Option<PathBuf>,
     use_systemd: bool,
     detached: bool,
     no_pivot: bool,
@@ -34,6 +39,7 @@ impl InitContainerBuilder {
         Self {
             base: builder,
             bundle,
+            config_dir: None,
             use_systemd: true,
             detached: true,
             no_pivot: false,
@@ -72,6 +78,15 @@ impl InitContainerBuilder {
         self
     }
 
+    /// runvz: reads config.json from `dir` (a runtime's generated one) while
+    /// the container's bundle, as hooks and `state` see it, stays the one the
+    /// caller gave. The config is kept in the container's directory, where
+    /// `exec` reads it.
+    pub fn with_config_dir<P: Into<PathBuf>>(mut self, dir: P) -> Self {
+        self.config_dir = Some(dir.into());
+        self
+    }
+
     /// Creates a new container
     pub fn build(self) -> Result<Container, LibcontainerError> {
         let spec = self.load_spec()?;
@@ -80,6 +95,12 @@ impl InitContainerBuilder {
         self.base.check_terminal(&spec, self.detached)?;
 
         let container_dir = self.create_container_dir()?;
+        if self.config_dir.is_some() {
+            spec.save(container_dir.join(CONFIG_FILE)).map_err(|err| {
+                tracing::error!(?container_dir, "failed to save config.json: {}", err);
+                err
+            })?;
+        }
 
         let mut container = self.create_container_state(&container_dir)?;
         container
@@ -164,12 +185,13 @@ impl InitContainerBuilder {
     }
 
     fn load_spec(&self) -> Result<Spec, LibcontainerError> {
-        let source_spec_path = self.bundle.join("config.json");
+        let dir = self.config_dir.as_ref().unwrap_or(&self.bundle);
+        let source_spec_path = dir.join(CONFIG_FILE);
         let mut spec = Spec::load(source_spec_path)?;
         Self::validate_spec(&spec)?;
 
-        spec.canonicalize_rootfs(&self.bundle).map_err(|err| {
-            tracing::error!(bundle = ?self.bundle, "failed to canonicalize rootfs: {}", err);
+        spec.canonicalize_rootfs(dir).map_err(|err| {
+            tracing::error!(bundle = ?dir, "failed to canonicalize rootfs: {}", err);
             err
         })?;
 

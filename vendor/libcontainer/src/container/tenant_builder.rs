@@ -336,7 +336,14 @@ impl TenantContainerBuilder {
     }
 
     fn load_init_spec(&self, container: &Container) -> Result<Spec, LibcontainerError> {
-        let spec_path = container.bundle().join("config.json");
+        // runvz: the config the container was made from, kept in its directory
+        // when it was not the bundle's (`with_config_dir`).
+        let kept = container.root.join(super::init_builder::CONFIG_FILE);
+        let spec_path = if kept.exists() {
+            kept
+        } else {
+            container.bundle().join(super::init_builder::CONFIG_FILE)
+        };
 
         let mut spec = Spec::load(&spec_path).map_err(|err| {
             tracing::error!(path = ?spec_path, ?err, "failed to load spec");

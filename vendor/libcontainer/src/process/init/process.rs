@@ -120,6 +120,9 @@ pub fn container_init_process(
 
             // create_container hook needs to be called after the namespace setup, but
             // before pivot_root is called. This runs in the container namespaces.
+            // runvz: in the rootfs, as runc runs it (hooks find the container's
+            // files by relative paths).
+            unistd::chdir(ctx.rootfs).map_err(InitProcessError::NixOther)?;
             hooks::run_hooks(
                 hooks.create_container().as_ref(),
                 ctx.container.map(|c| &c.state),
@@ -476,17 +479,23 @@ pub fn container_init_process(
     // before pivot_root is called. This runs in the container namespaces.
     if matches!(args.container_type, ContainerType::InitContainer) {
         if let Some(hooks) = ctx.hooks {
-            hooks::run_hooks(
+            if let Err(err) = hooks::run_hooks(
                 hooks.start_container().as_ref(),
                 ctx.container.map(|c| &c.state),
                 None,
                 None,
                 Some(&start_container_env),
-            )
-            .map_err(|err| {
+            ) {
                 tracing::error!(?err, "failed to run start container hooks");
-                err
-            })?;
+                // runvz: `start` has returned by now, so nobody else can say
+                // it: runc's words on the container's stderr, and its status.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error running startContainer hook: {}",
+                    crate::utils::error_chain(&err)
+                );
+                std::process::exit(1);
+            }
         }
     }
 
