@@ -347,3 +347,26 @@ fn a_failing_start_container_hook_is_reported() {
         ]
     });
 }
+
+/// The OCI spec's recursive rootfsPropagation values (containerd's CRI sends
+/// rshared and rslave): the container runs and its root shows the same
+/// propagation as under runc. (Left out: `shared`, which libcontainer makes
+/// shared after pivot_root where runc leaves it private, and `[r]unbindable`,
+/// which runc 1.1.5 fails with EINVAL.)
+#[test]
+fn rootfs_propagation_takes_the_recursive_forms() {
+    for propagation in ["rshared", "rslave", "rprivate", "slave", "private"] {
+        same("rp", |c| {
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            b.set("/linux/rootfsPropagation", serde_json::json!(propagation));
+            b.args(&[
+                "sh",
+                "-c",
+                "awk '$5 == \"/\" { for (i = 7; $i != \"-\"; i++) printf \"%s \", $i }' /proc/self/mountinfo | sed 's/:[0-9]*//g'",
+            ]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            vec![propagation.to_string(), status(&run), run.stdout.clone()]
+        });
+    }
+}
