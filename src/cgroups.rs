@@ -22,7 +22,6 @@ pub fn is_v2() -> bool {
 /// `/tmp/x`, never a directory elsewhere on the host. A systemd path
 /// (`slice:prefix:name`) may not hold `/`.
 pub fn confine(path: &Path, systemd: bool) -> Result<std::path::PathBuf> {
-    use std::path::Component;
     let text = path.to_string_lossy();
     if systemd && text.contains(':') {
         if text
@@ -35,22 +34,11 @@ pub fn confine(path: &Path, systemd: bool) -> Result<std::path::PathBuf> {
         }
         return Ok(path.to_path_buf());
     }
-    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(name) => parts.push(name),
-            Component::ParentDir => {
-                parts.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    if parts.is_empty() {
+    let confined = crate::safepath::lexically_normal(path);
+    if confined.file_name().is_none() {
         // Its teardown would signal and remove the host's whole tree.
         anyhow::bail!("cgroupsPath {text:?} names the root of the cgroup tree");
     }
-    let mut confined = std::path::PathBuf::from(if path.is_absolute() { "/" } else { "" });
-    confined.extend(parts);
     Ok(confined)
 }
 

@@ -49,6 +49,22 @@ pub fn plain_relative(path: &Path, what: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// `path` with `.` and `..` resolved by name only; `..` never climbs above
+/// the start (`/../x` is `/x`, `../x` is `x`).
+pub fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The path that reaches an open file through /proc, for syscalls that only
 /// take a path (mount, umount): as runc does, the target is pinned by the fd.
 pub fn fd_path(fd: impl AsFd) -> PathBuf {
@@ -228,6 +244,23 @@ fn empty_dir(dir: BorrowedFd<'_>, shown: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lexically_normal_never_climbs_above_the_start() {
+        for (given, want) in [
+            ("/../../tmp/x/y", "/tmp/x/y"),
+            ("/a/./b/../c", "/a/c"),
+            ("../x", "x"),
+            ("a/../../x", "x"),
+            ("/..", "/"),
+        ] {
+            assert_eq!(
+                lexically_normal(Path::new(given)),
+                Path::new(want),
+                "{given}"
+            );
+        }
+    }
 
     #[test]
     fn plain_relative_refuses_dot_dot() {

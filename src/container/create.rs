@@ -166,7 +166,7 @@ fn prepare_spec(
     let canonical = fs::canonicalize(&rootfs)?;
     // runc's rule: the rootfs is named by its real path (a symlink in it could
     // be changed under the caller).
-    if canonical != lexically_normal(&rootfs) {
+    if canonical != crate::safepath::lexically_normal(&rootfs) {
         bail!(
             "{}: root.path: invalid rootfs {}: not an absolute path, or a symlink",
             config_path.display(),
@@ -233,7 +233,7 @@ fn prepare_spec(
 
 /// runc's checks of `process`, in its words: it exists, has arguments and an
 /// absolute working directory.
-pub fn check_process(spec: &Spec, where_: &str) -> Result<()> {
+fn check_process(spec: &Spec, where_: &str) -> Result<()> {
     let Some(process) = spec.process() else {
         bail!("{where_}: process is missing");
     };
@@ -263,21 +263,6 @@ fn check_namespaces(spec: &Spec, where_: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `path` with `.` and `..` resolved by name only.
-fn lexically_normal(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can
