@@ -24,8 +24,9 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# `runvz --version` names the commit it was built from, as runc's does.
 build: deps
-	$(CARGO) build --release --locked -p runvz
+	RUNVZ_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) $(CARGO) build --release --locked -p runvz
 
 # Build, make a busybox rootfs, and walk a container through its life.
 demo: build

@@ -20,8 +20,6 @@ mod userns;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Behave like a Unix tool when the reader goes away (`runvz list | head`).
     // SAFETY: setting a signal disposition before any thread exists.
@@ -36,7 +34,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let args = match cli::Cli::try_parse() {
+    let args = match cli::try_parse() {
         Ok(args) => args,
         Err(err) => {
             // Help and --version go to stdout with status 0; usage errors are one line.
@@ -48,9 +46,28 @@ fn main() -> ExitCode {
                 let _ = err.print();
                 return ExitCode::SUCCESS;
             }
+            // runc's words where callers or people know them; always "error".
+            use clap::error::{ContextKind, ContextValue};
+            let context = |kind| match err.get(kind) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
             let text = err.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
-            eprintln!("runvz: {}", first.trim_start_matches("error: "));
+            let msg = match err.kind() {
+                ErrorKind::InvalidSubcommand => {
+                    format!(
+                        "No help topic for '{}'",
+                        context(ContextKind::InvalidSubcommand)
+                    )
+                }
+                ErrorKind::UnknownArgument => format!(
+                    "flag provided but not defined: {}",
+                    context(ContextKind::InvalidArg)
+                ),
+                _ => first.trim_start_matches("error: ").to_string(),
+            };
+            eprintln!("runvz: error: {msg}");
             // runc (urfave/cli) exits 3 for an unknown command, 1 for other usage errors.
             let code = if err.kind() == ErrorKind::InvalidSubcommand {
                 3

@@ -26,6 +26,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::container::Store;
 
+/// `--help` in runc's layout; clap fills it for the top level and every command.
+const HELP_TEMPLATE: &str = "NAME:\n   {bin} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}\n";
+
 /// The OCI runtime-spec version runvz implements.
 pub const SPEC_VERSION: &str = "1.2.0";
 
@@ -33,7 +36,12 @@ pub const SPEC_VERSION: &str = "1.2.0";
 #[command(
     name = "runvz",
     about = "runc-compatible OCI runtime for system containers with beancounters",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // runc's (urfave/cli) shape: NAME / USAGE / COMMANDS / OPTIONS, for every command.
+    help_template = HELP_TEMPLATE,
+    subcommand_help_heading = "COMMANDS",
+    next_help_heading = "GLOBAL OPTIONS",
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -113,9 +121,17 @@ pub enum Command {
     Restore(checkpoint::RestoreArgs),
     /// show containers' beancounters (OpenVZ's /proc/user_beancounters)
     Beancounters(beancounters::BeancountersArgs),
+    /// shows a list of commands or help for one command
+    Help(HelpArgs),
     /// serves a system container's /proc view (started by create)
     #[command(hide = true)]
     InternalProcview(ProcviewArgs),
+}
+
+/// `runvz help [COMMAND]`, as runc has it.
+#[derive(Args, Debug)]
+pub struct HelpArgs {
+    pub topic: Option<String>,
 }
 
 /// `runvz internal-procview ID MOUNTPOINT` (not for people).
@@ -141,13 +157,57 @@ impl std::fmt::Display for ExitStatus {
 
 impl std::error::Error for ExitStatus {}
 
+/// `--version` in runc's lines (`runc version …`, `commit:`, `spec:`,
+/// `libseccomp:`); Podman and containerd show or parse them.
 pub fn version_text() -> String {
+    let seccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "unknown".into());
     format!(
-        "runvz version {}\ncommit: {}\nspec: {}\n",
+        "runvz version {}\ncommit: {}\nspec: {}\nlibseccomp: {}\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("RUNVZ_COMMIT").unwrap_or("unknown"),
-        SPEC_VERSION
+        SPEC_VERSION,
+        seccomp
     )
+}
+
+/// The command line with runc's help layout on every command.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommands(|c| {
+        let template = format!(
+            "NAME:\n   runvz {} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}\n",
+            c.get_name()
+        );
+        c.help_template(template)
+    })
+}
+
+/// Parses runvz's arguments (clap's errors are worded by `main`).
+pub fn try_parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().try_get_matches()?)
+}
+
+/// `runvz help [COMMAND]`: the command's help, or runc's words for an unknown one.
+fn help(topic: Option<String>) -> Result<u8> {
+    let mut cli = command();
+    cli.build();
+    match topic {
+        None => cli.print_help()?,
+        Some(name) => match cli.find_subcommand_mut(&name) {
+            Some(cmd) if !cmd.is_hide_set() => cmd.print_help()?,
+            _ => {
+                return Err(ExitStatus {
+                    code: 3,
+                    error: anyhow::anyhow!("No help topic for '{name}'"),
+                }
+                .into());
+            }
+        },
+    }
+    Ok(0)
 }
 
 /// Runs the chosen command and returns the process exit status.
@@ -178,6 +238,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Checkpoint(args) => checkpoint::checkpoint(&store()?, &global, args).map(|_| 0),
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
         Command::Beancounters(args) => beancounters::run(&store()?, args).map(|_| 0),
+        Command::Help(args) => help(args.topic),
         Command::InternalProcview(args) => {
             crate::procview::serve(store()?, args.id, args.mountpoint).map(|_| 0)
         }
