@@ -41,6 +41,24 @@ pub struct CheckpointArgs {
     /// cgroups mode: soft|full|strict|ignore
     #[arg(long = "manage-cgroups-mode", default_value = "soft")]
     pub manage_cgroups_mode: String,
+    /// dump container's memory information only, leave the container running after this
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// criu writes \0 to this FD once lazy-pages is ready
+    #[arg(long = "status-fd", default_value_t = -1, allow_negative_numbers = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// create a namespace, but don't save its properties (only "network")
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Option<String>,
+    /// enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
     /// the container's ID
     pub id: String,
 }
@@ -93,21 +111,50 @@ pub struct RestoreArgs {
     pub id: String,
 }
 
+/// Checks every argument in runc's order (the container's state, the image
+/// paths, the page server, the modes) before asking CRIU whether it can work.
 pub fn checkpoint(store: &Store, global: &GlobalOpts, args: CheckpointArgs) -> Result<()> {
     let (container, lock) = store.load_locked(&args.id)?;
+    if matches!(container.status, Status::Created | Status::Stopped) {
+        bail!(
+            "Container cannot be checkpointed in {} state",
+            container.status
+        );
+    }
     container.require("checkpoint", &[Status::Running])?;
+    let parent_path = match &args.parent_path {
+        Some(parent) => Some(criu::parent_images(&args.image_path, parent)?),
+        None => None,
+    };
+    let page_server = args
+        .page_server
+        .as_deref()
+        .map(criu::parse_page_server)
+        .transpose()?;
+    let cgroups_mode = criu::parse_cgroups_mode(&args.manage_cgroups_mode)?;
+    let empty_netns = match args.empty_ns.as_deref() {
+        None => false,
+        Some("network") => true,
+        Some(other) => bail!("namespace {other:?} is not supported"),
+    };
     criu::check_usable(&global.criu).context("checkpoint")?;
     let opts = DumpOptions {
         criu: global.criu.clone(),
         image_path: args.image_path,
         work_path: args.work_path,
-        parent_path: args.parent_path,
+        parent_path,
         leave_running: args.leave_running,
+        pre_dump: args.pre_dump,
         tcp_established: args.tcp_established,
         ext_unix_sk: args.ext_unix_sk,
         shell_job: args.shell_job,
         file_locks: args.file_locks,
-        cgroups_mode: criu::parse_cgroups_mode(&args.manage_cgroups_mode)?,
+        lazy_pages: args.lazy_pages,
+        status_fd: args.status_fd,
+        page_server,
+        empty_netns,
+        auto_dedup: args.auto_dedup,
+        cgroups_mode,
     };
     criu::dump(&container, &lock, &opts)
 }

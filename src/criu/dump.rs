@@ -20,10 +20,18 @@ pub struct DumpOptions {
     pub work_path: Option<PathBuf>,
     pub parent_path: Option<PathBuf>,
     pub leave_running: bool,
+    /// Memory only, tracked for a later dump with `--parent-path`; the
+    /// container keeps running.
+    pub pre_dump: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
     pub shell_job: bool,
     pub file_locks: bool,
+    pub lazy_pages: bool,
+    pub status_fd: i32,
+    pub page_server: Option<(String, i32)>,
+    pub empty_netns: bool,
+    pub auto_dedup: bool,
     pub cgroups_mode: rust_criu::CgMode,
 }
 
@@ -54,6 +62,9 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
         Some(path) => make_dir(path)?,
         None => image_path.clone(),
     };
+    if opts.pre_dump {
+        return pre_dump(pid.as_raw(), &meta.rootfs, &image_path, &work_path, opts);
+    }
     let images = fs::File::open(&image_path)?;
     let work = fs::File::open(&work_path)?;
     record_descriptors(pid.as_raw(), &image_path)?;
@@ -72,6 +83,15 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
     criu.set_ext_unix_sk(opts.ext_unix_sk);
     criu.set_shell_job(opts.shell_job);
     criu.set_file_locks(opts.file_locks);
+    criu.set_lazy_pages(opts.lazy_pages);
+    criu.set_auto_dedup(opts.auto_dedup);
+    criu.set_empty_net_ns(opts.empty_netns);
+    if opts.status_fd >= 0 {
+        criu.set_status_fd(opts.status_fd);
+    }
+    if let Some((address, port)) = &opts.page_server {
+        criu.set_page_server(address.clone(), *port);
+    }
     if let Some(parent) = &opts.parent_path {
         criu.set_parent_img(parent.to_string_lossy().into_owned());
     }
@@ -95,6 +115,57 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
         // CRIU has killed the processes; what is left is a stopped container.
         destroy(container, lock)
             .with_context(|| format!("checkpointed, but cannot delete {}", container.id))?;
+    }
+    Ok(())
+}
+
+/// `checkpoint --pre-dump`: CRIU's pre-dump (memory only, with tracking so the
+/// next dump saves what changed). rust-criu has no pre-dump request, so this
+/// runs CRIU's command line with the dump's options.
+fn pre_dump(
+    pid: i32,
+    rootfs: &Path,
+    image_path: &Path,
+    work_path: &Path,
+    opts: &DumpOptions,
+) -> Result<()> {
+    let mut cmd = std::process::Command::new(&opts.criu);
+    cmd.arg("pre-dump")
+        .arg("--tree")
+        .arg(pid.to_string())
+        .arg("--images-dir")
+        .arg(image_path)
+        .arg("--work-dir")
+        .arg(work_path)
+        .args(["--log-file", "pre-dump.log", "-v4", "--track-mem"])
+        .arg("--root")
+        .arg(rootfs);
+    if let Some(parent) = &opts.parent_path {
+        cmd.arg("--prev-images-dir").arg(parent);
+    }
+    if let Some((address, port)) = &opts.page_server {
+        cmd.args(["--page-server", "--address", address])
+            .args(["--port", &port.to_string()]);
+    }
+    for (flag, on) in [
+        ("--tcp-established", opts.tcp_established),
+        ("--ext-unix-sk", opts.ext_unix_sk),
+        ("--shell-job", opts.shell_job),
+        ("--file-locks", opts.file_locks),
+        ("--auto-dedup", opts.auto_dedup),
+    ] {
+        if on {
+            cmd.arg(flag);
+        }
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run CRIU {}", opts.criu.display()))?;
+    if !status.success() {
+        bail!(
+            "pre-dump of process {pid} failed ({status}); CRIU log: {}",
+            work_path.join("pre-dump.log").display()
+        );
     }
     Ok(())
 }

@@ -67,8 +67,36 @@ pub fn parse_cgroups_mode(mode: &str) -> Result<rust_criu::CgMode> {
         "full" => rust_criu::CgMode::FULL,
         "strict" => rust_criu::CgMode::STRICT,
         "ignore" => rust_criu::CgMode::IGNORE,
-        other => bail!("--manage-cgroups-mode {other:?}: use soft, full, strict or ignore"),
+        other => bail!("Invalid manage cgroups mode {other:?}: use soft, full, strict or ignore"),
     })
+}
+
+/// runc's `--parent-path`: relative to the image path, naming an existing
+/// directory there (the previous pre-dump).
+pub fn parent_images(image_path: &Path, parent: &Path) -> Result<PathBuf> {
+    if parent.is_absolute() {
+        bail!("--parent-path must be relative");
+    }
+    let real = image_path.join(parent);
+    match fs::metadata(&real) {
+        Ok(meta) if meta.is_dir() => Ok(parent.to_path_buf()),
+        Ok(_) => bail!(
+            "invalid --parent-path: stat {}: not a directory",
+            real.display()
+        ),
+        Err(err) => bail!("invalid --parent-path: stat {}: {err}", real.display()),
+    }
+}
+
+/// runc's `--page-server ADDRESS:PORT`.
+pub fn parse_page_server(value: &str) -> Result<(String, i32)> {
+    let usage = || anyhow!("Use --page-server ADDRESS:PORT to specify page server");
+    let (address, port) = value.rsplit_once(':').ok_or_else(usage)?;
+    let port = port.parse::<u16>().map_err(|_| usage())?;
+    if address.is_empty() {
+        return Err(usage());
+    }
+    Ok((address.to_string(), i32::from(port)))
 }
 
 /// Bind mounts of the spec as (destination, source): CRIU cannot dump what lies
