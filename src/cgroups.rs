@@ -228,6 +228,32 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
     )
 }
 
+/// runc's checks of a cgroup that exists before create: a frozen one is
+/// refused (the init would hang in it, unkillable, in D state), a non-empty
+/// one gets a warning. (A systemd unit's directory is made by systemd at
+/// start, so there is nothing to check.)
+pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
+    if systemd {
+        return Ok(());
+    }
+    let freezer = read_file(cgroup_path, "freezer", "freezer.state", "cgroup.freeze");
+    if let Some(state) = freezer
+        && matches!(state.trim(), "1" | "FROZEN" | "FREEZING")
+    {
+        anyhow::bail!(
+            "container's cgroup {} unexpectedly frozen",
+            cgroup_path.display()
+        );
+    }
+    // runc looks in one hierarchy on v1 (devices); so does this.
+    let procs = read_file(cgroup_path, "devices", "cgroup.procs", "cgroup.procs");
+    let count = procs.map_or(0, |p| p.lines().filter(|l| !l.is_empty()).count());
+    if count > 0 {
+        tracing::warn!("container's cgroup is not empty: {count} process(es) found");
+    }
+    Ok(())
+}
+
 /// Creates the parents of a v2 cgroupfs path beforehand: libcgroups creates
 /// each missing level with a plain mkdir after checking it is absent, so two
 /// containers made at once under a new parent race and one fails with EEXIST.

@@ -17,8 +17,10 @@ use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
 use crate::cli::GlobalOpts;
 
 pub fn init(opts: &GlobalOpts) -> Result<()> {
-    // Without --log, errors reach the user through main's one stderr line; only
-    // --debug adds libcontainer's chatter to stderr.
+    // Without --log, errors reach the user through main's one stderr line and
+    // runvz's own warnings go to stderr (as runc's do); only --debug adds
+    // libcontainer's chatter there.
+    let mut only_warnings = false;
     let (sink, max_level) = match &opts.log {
         Some(path) => {
             let file = OpenOptions::new()
@@ -36,12 +38,16 @@ pub fn init(opts: &GlobalOpts) -> Result<()> {
             )
         }
         None if opts.debug => (Sink::Stderr, Level::DEBUG),
-        None => return Ok(()),
+        None => {
+            only_warnings = true;
+            (Sink::Stderr, Level::WARN)
+        }
     };
     let layer = RuncLogLayer {
         sink: Mutex::new(sink),
         json: opts.log_format == "json",
         max_level,
+        only_warnings,
     };
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .context("cannot install the log subscriber")
@@ -56,15 +62,26 @@ struct RuncLogLayer {
     sink: Mutex<Sink>,
     json: bool,
     max_level: Level,
+    /// Only runvz's own warnings (errors are main's one line).
+    only_warnings: bool,
+}
+
+impl RuncLogLayer {
+    fn enabled_for(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        if self.only_warnings {
+            return *metadata.level() == Level::WARN && metadata.target().starts_with("runvz");
+        }
+        *metadata.level() <= self.max_level
+    }
 }
 
 impl<S: Subscriber> Layer<S> for RuncLogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _: LayerContext<'_, S>) -> bool {
-        *metadata.level() <= self.max_level
+        self.enabled_for(metadata)
     }
 
     fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
-        if *event.metadata().level() > self.max_level {
+        if !self.enabled_for(event.metadata()) {
             return;
         }
         let mut visitor = MessageVisitor::default();

@@ -370,3 +370,84 @@ fn rootfs_propagation_takes_the_recursive_forms() {
         });
     }
 }
+
+/// A pre-existing frozen cgroup: the init would hang in it, unkillable, so
+/// runc refuses it ("container's cgroup unexpectedly frozen"), and so must we
+/// (runvz hung in D state). Nothing of the container may stay behind.
+#[test]
+fn a_frozen_pre_existing_cgroup_is_refused() {
+    same("fz", |c| {
+        let cg = c.cgroup();
+        let (controller, file, frozen, thawed) = if cg.version().is_v2() {
+            ("", "cgroup.freeze", "1", "0")
+        } else {
+            ("freezer", "freezer.state", "FROZEN", "THAWED")
+        };
+        std::fs::create_dir_all(cg.dir(controller)).unwrap();
+        std::fs::write(cg.file(controller, file), frozen).unwrap();
+        let out = c.cmd(&["create", "--bundle", c.bundle.path_str(), &c.id]);
+        let _ = std::fs::write(cg.file(controller, file), thawed);
+        let state = c.cmd(&["state", &c.id]);
+        remove_cgroup(&c.cg);
+        vec![
+            status(&out),
+            format!("says so: {}", out.stderr.contains("unexpectedly frozen")),
+            format!("state after: {}", status(&state)),
+        ]
+    });
+}
+
+/// A pre-existing cgroup with a process in it: runc warns and goes on.
+#[test]
+fn a_non_empty_pre_existing_cgroup_gets_a_warning() {
+    same("ne", |c| {
+        let cg = c.cgroup();
+        let controller = if cg.version().is_v2() { "" } else { "devices" };
+        std::fs::create_dir_all(cg.dir(controller)).unwrap();
+        let mut squatter = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        std::fs::write(
+            cg.file(controller, "cgroup.procs"),
+            squatter.id().to_string(),
+        )
+        .unwrap();
+        let out = c.cmd(&["create", "--bundle", c.bundle.path_str(), &c.id]);
+        let _ = squatter.kill();
+        let _ = squatter.wait();
+        vec![
+            status(&out),
+            format!(
+                "warns: {}",
+                out.stderr
+                    .contains("container's cgroup is not empty: 1 process(es) found")
+            ),
+        ]
+    });
+}
+
+/// `linux.resources.unified` cannot be honoured on cgroup v1: refused, as
+/// runc does, rather than silently ignored.
+#[test]
+fn unified_resources_on_cgroup_v1_are_refused() {
+    if skip_unless_cgroup_v1() {
+        return;
+    }
+    same("un", |c| {
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg);
+        b.set(
+            "/linux/resources/unified",
+            serde_json::json!({"memory.max": "100000000"}),
+        );
+        let out = c.cmd(&["create", "--bundle", b.path_str(), &c.id]);
+        vec![
+            status(&out),
+            format!(
+                "says so: {}",
+                out.stderr.contains("cannot use unified on cgroup v1")
+            ),
+        ]
+    });
+}

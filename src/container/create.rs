@@ -189,6 +189,21 @@ fn prepare_spec(
             .with_context(|| format!("{}: linux.cgroupsPath", config_path.display()))?,
         None => default_cgroup_path(opts.id, opts.systemd),
     };
+    if linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.unified().as_ref())
+        .is_some_and(|u| !u.is_empty())
+        && !crate::cgroups::is_v2()
+    {
+        bail!(
+            "{}: linux.resources.unified: invalid configuration: cannot use unified on cgroup v1",
+            config_path.display()
+        );
+    }
+    if opts.restore.is_none() {
+        crate::cgroups::check_existing(&cgroup_path, opts.systemd)?;
+    }
     linux.set_cgroups_path(Some(cgroup_path.clone()));
     spec.set_linux(Some(linux));
     let system = crate::system::detect(&spec, &rootfs, &config_path.display().to_string())?;
