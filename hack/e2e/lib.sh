@@ -282,22 +282,73 @@ mounts_under() {
     awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts
 }
 
-# rm_cgroup_tree NAME — removes /sys/fs/cgroup/*/NAME (depth first) in every
-# v1 hierarchy; NAME is a relative path the suite owns.
+# cgroup_roots — the cgroup hierarchies mounted at or below /sys/fs/cgroup
+# (each v1 controller, name=systemd, cgroup2), one a line, ending in "/".
+# Only these hold cgroups: on this hybrid host /sys/fs/cgroup is a tmpfs, and
+# /sys/fs/cgroup/{hugetlb,net_cls,net_prio,perf_event} can be plain directories
+# on it (see plain_cgroup_snapshot), which no runtime ever puts a cgroup in.
+cgroup_roots() {
+    awk '($3 == "cgroup" || $3 == "cgroup2") && ($2 == "/sys/fs/cgroup" || index($2, "/sys/fs/cgroup/") == 1) { print $2 "/" }' /proc/self/mounts | sort -u
+}
+
+# rm_cgroup_tree NAME — removes NAME (depth first) in every mounted cgroup
+# hierarchy; NAME is a relative path the suite owns.
 rm_cgroup_tree() {
-    local h d
+    local h
     [ -n "$1" ] || return 0
-    for h in /sys/fs/cgroup/*/; do
+    for h in $(cgroup_roots); do
         [ -d "$h$1" ] || continue
         find "$h$1" -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
 }
 
-# cgroups_left NAME — prints /sys/fs/cgroup/*/NAME that still exist.
+# cgroups_left NAME — prints <hierarchy>/NAME that still exist, in the
+# mounted cgroup hierarchies only (what a runtime creates and must remove).
 cgroups_left() {
     local h
-    for h in /sys/fs/cgroup/*/; do
+    for h in $(cgroup_roots); do
         [ -d "$h$1" ] && echo "$h$1"
+    done
+    return 0
+}
+
+# Plain directories under /sys/fs/cgroup. Podman 4.3 (containers/common) takes
+# every controller the kernel lists in /proc/cgroups whose /sys/fs/cgroup/NAME
+# exists for a v1 hierarchy without checking that a cgroup is mounted there: on
+# this host hugetlb, net_cls, net_prio and perf_event are in no v1 hierarchy, so
+# when plain directories of those names are on the tmpfs it mkdirs its cgroups
+# in them and writes conmon's PID into `tasks`, which there is a regular file,
+# and then its own rmdir fails (ENOTEMPTY). These are the engine's, never the
+# runtime's (libcontainer uses mounted hierarchies only), so the suites tell
+# them apart: a snapshot of what was there before, and cleanup removes exactly
+# what appeared during the run, leaving earlier runs' and others' files alone.
+#
+# plain_cgroup_entries — every file and directory on /sys/fs/cgroup's own tmpfs
+# below its first level (-xdev: nothing inside a mounted hierarchy), sorted;
+# nothing when /sys/fs/cgroup is not a tmpfs (a cgroup2-only host).
+plain_cgroup_entries() {
+    [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] || return 0
+    find /sys/fs/cgroup -xdev -mindepth 2 2>/dev/null | LC_ALL=C sort
+}
+# plain_cgroup_snapshot — records the entries there now (in E2E_PLAIN_CG,
+# exported so cleanup steps and checks see it).
+plain_cgroup_snapshot() {
+    E2E_PLAIN_CG=$(plain_cgroup_entries)
+    E2E_PLAIN_CG_TAKEN=1
+    export E2E_PLAIN_CG E2E_PLAIN_CG_TAKEN
+}
+# plain_cgroup_new — entries there now that the snapshot does not list.
+plain_cgroup_new() {
+    [ -n "${E2E_PLAIN_CG_TAKEN:-}" ] || return 0
+    plain_cgroup_entries | LC_ALL=C comm -13 <(printf '%s\n' "$E2E_PLAIN_CG") -
+}
+# rm_plain_cgroup_new — removes them, deepest first (they are plain tmpfs
+# files and directories, not cgroups; anything not on a tmpfs is left alone).
+rm_plain_cgroup_new() {
+    local p
+    plain_cgroup_new | LC_ALL=C sort -r | while IFS= read -r p; do
+        [ "$(stat -f -c %T "$p" 2>/dev/null)" = tmpfs ] || continue
+        if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir "$p" 2>/dev/null || true; else rm -f "$p"; fi
     done
     return 0
 }
@@ -327,9 +378,11 @@ e2e_no_host_paths() {
 }
 
 # leftover_checks PREFIX — after cleanup: nothing named by the suite's work
-# directory $T is running or mounted, its cgroup parent $CG_PARENT is gone, and
-# $T is removed. (The checks read $T and $CG_PARENT from the environment, so
-# their own command lines never match.)
+# directory $T is running or mounted, its cgroup parent $CG_PARENT is gone from
+# every mounted hierarchy, $T is removed, and (when the suite took a
+# plain_cgroup_snapshot) nothing the engine made in the plain directories under
+# /sys/fs/cgroup is left. (The checks read $T and $CG_PARENT from the
+# environment, so their own command lines never match.)
 e2e_no_procs() {
     local p left=""
     for p in $(pids_matching "$T/"); do
@@ -347,11 +400,18 @@ e2e_no_cgroups() {
     c=$(for n in ${CG_PARENT:-} ${CG_EXTRA:-}; do cgroups_left "$n"; done)
     [ -z "$c" ] || { echo "cgroups left: $(echo $c)" >&2; return 1; }
 }
+# (the engine's plain directories, not cgroups: reported apart from them)
+e2e_no_plain_cgroups() {
+    local c
+    c=$(plain_cgroup_new)
+    [ -z "$c" ] || { echo "the engine's plain directories/files left under non-hierarchy /sys/fs/cgroup dirs: $(echo $c | cut -c1-400)" >&2; return 1; }
+}
 e2e_no_files() { [ ! -e "$T" ] || { echo "$T still exists" >&2; return 1; }; }
 leftover_checks() {
     check "$1: cleanup left no processes" e2e_no_procs
     check "$1: cleanup left no mounts" e2e_no_mounts
     check "$1: cleanup left no cgroups" e2e_no_cgroups
+    [ -z "${E2E_PLAIN_CG_TAKEN:-}" ] || check "$1: cleanup removed what the engine made in the plain (non-cgroup) dirs under /sys/fs/cgroup" e2e_no_plain_cgroups
     check "$1: cleanup left no files" e2e_no_files
     [ -z "$E2E_HOST_PATHS" ] || check "$1: cleanup removed the host paths it created" e2e_no_host_paths
 }

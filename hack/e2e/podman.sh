@@ -3,7 +3,8 @@
 # $RUNTIME.
 #
 # Private configuration through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF:
-# cgroupfs manager, overlay storage with a private graphroot/runroot/tmpdir,
+# cgroupfs manager (no separate conmon cgroup: see cgroups = "no-conmon" below),
+# overlay storage with a private graphroot/runroot/tmpdir,
 # default_ulimits within root's hard limits (root here lacks CAP_SYS_RESOURCE),
 # the runtime registered as `runvz` under [engine.runtimes] and listed in
 # runtime_supports_json, CNI networking from a private config directory (one
@@ -26,9 +27,17 @@ T=$(mktemp -d /tmp/rvz-pm.XXXXXX)
 BRIDGE=rvze2e$$
 BRIDGE=${BRIDGE:0:15}
 SUBNET_PREFIX=10.213.77
-# Podman's cgroupfs parent is fixed (/libpod_parent, with conmon's cgroup under
-# it): removed at the end when this suite made it.
+# Podman's cgroupfs parent is fixed (/libpod_parent): removed at the end when
+# this suite made it.
 if [ -d /sys/fs/cgroup/memory/libpod_parent ]; then CG_PARENT=""; else CG_PARENT=libpod_parent; fi
+# What is on /sys/fs/cgroup's tmpfs outside the mounted hierarchies before any
+# Podman call: where /sys/fs/cgroup/{hugetlb,net_cls,net_prio,perf_event} are
+# plain directories Podman makes its libpod_parent trees in them too (lib.sh,
+# plain_cgroup_snapshot). Cleanup removes exactly what appears there during the
+# run and a check of its own says so; "cleanup left no cgroups" looks at the
+# mounted hierarchies only, so the engine's plain directories (and earlier
+# runs' ones) are never counted as cgroups the runtime left.
+plain_cgroup_snapshot
 # Fixed host paths Podman, CNI and the image library use.
 track_host_path /run/netns /var/lib/cni /var/lib/containers /run/containers
 
@@ -45,6 +54,16 @@ cat >"$CONTAINERS_CONF" <<EOF
 # limits here, and root lacks CAP_SYS_RESOURCE to raise them.
 default_ulimits = ["nofile=1024:4096", "nproc=4096:4096"]
 init_path = "/usr/libexec/podman/catatonit"
+# No cgroup of Podman's own for conmon (the containers' cgroups, made by the
+# runtime at their cgroupsPath, are unchanged). Where plain directories named
+# hugetlb/net_cls/net_prio/perf_event sit on /sys/fs/cgroup's tmpfs, Podman
+# takes them for v1 hierarchies and puts each conmon cgroup there too: it writes
+# conmon's PID into a "tasks" that is a regular file there, can never rmdir
+# that directory again, and "podman pod rm" exits 125 with "removing pod ID
+# conmon cgroup: remove /sys/fs/cgroup/hugetlb/libpod_parent/ID/conmon: ...
+# directory not empty" after removing everything else. Set whatever is on the
+# host, so the suite runs the same before and after such directories appear.
+cgroups = "no-conmon"
 
 [engine]
 cgroup_manager = "cgroupfs"
@@ -111,6 +130,9 @@ cleanup_engine() {
     umount_under "$T"
     ip link del "$BRIDGE" 2>/dev/null || true
     [ -n "$CG_PARENT" ] && rm_cgroup_tree "$CG_PARENT"
+    # Podman's libpod_parent trees in the plain (non-hierarchy) directories:
+    # only what this run made, see plain_cgroup_snapshot above.
+    rm_plain_cgroup_new
     rm -rf "$T"
     cleanup_host_paths
     return 0
