@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -93,15 +94,7 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
             Level::DEBUG => "debug",
             Level::TRACE => "trace",
         };
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let line = if self.json {
-            let mut line = serde_json::json!({"level": level, "msg": visitor.text(), "time": time})
-                .to_string();
-            line.push('\n');
-            line
-        } else {
-            format!("time={:?} level={} msg={:?}\n", time, level, visitor.text())
-        };
+        let line = format_line(level, &visitor.text(), self.json);
         if let Ok(mut sink) = self.sink.lock() {
             let _ = match &mut *sink {
                 Sink::File(file) => file.write_all(line.as_bytes()),
@@ -109,6 +102,63 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
             };
         }
     }
+}
+
+/// One log line in runc's shapes (logrus text, or JSON with level/msg/time).
+fn format_line(level: &str, msg: &str, json: bool) -> String {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    if json {
+        let mut line = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
+        line.push('\n');
+        line
+    } else {
+        format!("time={time:?} level={level} msg={msg:?}\n")
+    }
+}
+
+/// An OS error as runc (Go) words it: "no such file or directory", without
+/// Rust's capital and "(os error 2)"; tools match runc's lower-case words.
+pub fn os_words(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => err.to_string(),
+    }
+}
+
+/// Reports the error that ends runvz as runc does: one line on stderr (a JSON
+/// log line under `--log-format json` without `--log`, which is what conmon
+/// and the shim parse), and the same error in the `--log` file.
+pub fn report_error(log: Option<&Path>, json: bool, msg: &str) {
+    if let Some(path) = log {
+        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = file.write_all(format_line("error", msg, json).as_bytes());
+        }
+    } else if json {
+        let _ = std::io::stderr().write_all(format_line("error", msg, true).as_bytes());
+        return;
+    }
+    eprintln!("runvz: error: {msg}");
+}
+
+/// A usage error, before the flags are parsed: `--log` and `--log-format` are
+/// picked from the raw arguments so the error still reaches the log.
+pub fn usage_error(args: &[String], msg: &str) {
+    let mut log = None;
+    let mut json = false;
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || inline.clone().or_else(|| rest.next().cloned());
+        match name {
+            "--log" => log = value().map(PathBuf::from),
+            "--log-format" => json = value().as_deref() == Some("json"),
+            _ => {}
+        }
+    }
+    report_error(log.as_deref(), json, msg);
 }
 
 /// Collects an event's message and its other fields (`key=value`) into one line.

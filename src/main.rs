@@ -34,10 +34,11 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
+    let raw: Vec<String> = std::env::args().collect();
     let args = match cli::try_parse() {
         Ok(args) => args,
         Err(err) => {
-            // Help and --version go to stdout with status 0; usage errors are one line.
+            // Help and --version go to stdout with status 0.
             use clap::error::ErrorKind;
             if matches!(
                 err.kind(),
@@ -46,52 +47,34 @@ fn main() -> ExitCode {
                 let _ = err.print();
                 return ExitCode::SUCCESS;
             }
-            // runc's words where callers or people know them; always "error".
-            use clap::error::{ContextKind, ContextValue};
-            let context = |kind| match err.get(kind) {
-                Some(ContextValue::String(s)) => s.clone(),
-                _ => String::new(),
-            };
-            let text = err.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let msg = match err.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    format!(
-                        "No help topic for '{}'",
-                        context(ContextKind::InvalidSubcommand)
-                    )
-                }
-                ErrorKind::UnknownArgument => format!(
-                    "flag provided but not defined: {}",
-                    context(ContextKind::InvalidArg)
-                ),
-                _ => first.trim_start_matches("error: ").to_string(),
-            };
-            eprintln!("runvz: error: {msg}");
-            // runc (urfave/cli) exits 3 for an unknown command, 1 for other usage errors.
-            let code = if err.kind() == ErrorKind::InvalidSubcommand {
-                3
-            } else {
-                1
-            };
-            return ExitCode::from(code);
+            let usage = cli::usage_error(&err, &raw);
+            print!("{}", usage.stdout);
+            logging::usage_error(&raw, &usage.message);
+            return ExitCode::from(usage.code);
         }
     };
     if args.version {
         print!("{}", cli::version_text());
         return ExitCode::SUCCESS;
     }
+    if !matches!(args.global.log_format.as_str(), "text" | "json") {
+        eprintln!(
+            "runvz: error: invalid log-format: {}",
+            args.global.log_format
+        );
+        return ExitCode::from(1);
+    }
     if let Err(err) = logging::init(&args.global) {
         eprintln!("runvz: cannot set up logging: {err:#}");
         return ExitCode::from(1);
     }
+    let args_log = args.global.log.clone();
+    let args_json = args.global.log_format == "json";
     match cli::dispatch(args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let msg = format!("{err:#}");
-            tracing::error!("{msg}");
-            // runc's errors carry the word, and tools grep for it.
-            eprintln!("runvz: error: {msg}");
+            logging::report_error(args_log.as_deref(), args_json, &msg);
             let code = err.downcast_ref::<cli::ExitStatus>().map_or(1, |e| e.code);
             ExitCode::from(code)
         }

@@ -10,8 +10,9 @@ pub fn parse(raw: &str) -> Result<i32> {
     let raw = raw.trim();
     if let Ok(n) = raw.parse::<i32>() {
         // 0 checks that the process exists, as kill(2) does.
+        // runc hands any number to kill(2); the kernel refuses these.
         if n < 0 || n > libc::SIGRTMAX() {
-            bail!("invalid signal {raw:?}: number out of range");
+            bail!("unable to signal init: invalid argument (signal {raw:?})");
         }
         return Ok(n);
     }

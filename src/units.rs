@@ -21,14 +21,14 @@ pub fn parse_bytes(text: &str) -> Result<i64> {
         "g" => 30,
         "t" => 40,
         "p" => 50,
-        _ => bail!("invalid size {text:?}: unknown suffix {suffix:?}"),
+        _ => bail!("invalid size: '{text}' (unknown suffix {suffix:?})"),
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| anyhow::anyhow!("invalid size {text:?}: not a number"))?;
+        .map_err(|_| anyhow::anyhow!("invalid size: '{text}' (not a number)"))?;
     let bytes = value * (1u64 << shift) as f64;
     if !(0.0..=i64::MAX as f64).contains(&bytes) {
-        bail!("invalid size {text:?}: out of range");
+        bail!("invalid size: '{text}' (out of range)");
     }
     Ok(bytes as i64)
 }

@@ -171,6 +171,12 @@ pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<
     if store.exists(&args.id) {
         bail!("container with id {} already exists", args.id);
     }
+    if !args.bundle.join("config.json").is_file() {
+        bail!(
+            "restore: {}: JSON specification file config.json not found",
+            args.bundle.join("config.json").display()
+        );
+    }
     criu::check_usable(&global.criu).context("restore")?;
     let restore = RestoreOptions {
         criu: global.criu.clone(),

@@ -76,7 +76,17 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     if args.ignore_paused {
         allowed.push(Status::Paused);
     }
-    container.require("exec in", &allowed)?;
+    match container.status {
+        Status::Paused if !args.ignore_paused => bail!(
+            "cannot exec in container {}: cannot exec in a paused container (use --ignore-paused to override)",
+            args.id
+        ),
+        Status::Stopped => bail!(
+            "cannot exec in container {}: cannot exec in a stopped container",
+            args.id
+        ),
+        _ => container.require("exec in", &allowed)?,
+    }
 
     let sub_cgroup = args
         .cgroup
@@ -160,7 +170,7 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
             .with_context(|| format!("{}: invalid process spec", path.display()));
     }
     if args.command.is_empty() {
-        bail!("exec: no command given (usage: runvz exec [flags] ID COMMAND [ARG...])");
+        bail!("exec: process args cannot be empty (usage: runvz exec [flags] ID COMMAND [ARG...])");
     }
     let spec = Spec::load(config).with_context(|| format!("cannot read {}", config.display()))?;
     let mut process = spec.process().clone().unwrap_or_default();

@@ -17,9 +17,22 @@ pub struct KillArgs {
     /// the container's ID
     pub id: String,
     /// the signal (name or number)
-    #[arg(default_value = "SIGTERM")]
+    #[arg(default_value = "SIGTERM", allow_hyphen_values = true)]
     pub signal: String,
 }
+
+/// The signals that end runc's waiting init (Go's default handling).
+const ENDS_RUNCS_INIT: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGQUIT,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGABRT,
+    libc::SIGSTKFLT,
+    libc::SIGSYS,
+];
 
 pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     let sig = signal::parse(&args.signal)?;
@@ -51,6 +64,15 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     let sig = match container.meta.as_ref().and_then(|m| m.halt_signal) {
         Some(halt) if sig == libc::SIGTERM => halt,
         _ => sig,
+    };
+    // Before start the init is the runtime's own process, PID 1 of its PID
+    // namespace, which ignores signals it has no handler for. runc's init (Go)
+    // exits on these, so a created container is gone after `kill` under runc;
+    // callers (containerd's shim, Podman) rely on that.
+    let sig = if container.status == Status::Created && ENDS_RUNCS_INIT.contains(&sig) {
+        libc::SIGKILL
+    } else {
+        sig
     };
     match signal::send(pid.as_raw(), sig) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}

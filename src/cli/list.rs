@@ -9,7 +9,8 @@ use crate::container::Store;
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// select one of: table or json
-    #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
+    // Checked when run, in runc's words ("invalid format option").
+    #[arg(short = 'f', long, default_value = "table")]
     pub format: String,
     /// display only container IDs
     #[arg(short = 'q', long)]
@@ -17,6 +18,9 @@ pub struct ListArgs {
 }
 
 pub fn run(store: &Store, args: ListArgs) -> Result<()> {
+    if !matches!(args.format.as_str(), "table" | "json") {
+        anyhow::bail!("invalid format option");
+    }
     let mut views = Vec::new();
     for id in store.ids()? {
         // A container deleted while we list is simply not shown.

@@ -18,6 +18,7 @@ mod spec;
 mod start;
 mod state;
 mod update;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -66,7 +67,8 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
     /// set the log format ('text' or 'json')
-    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    // Checked by main, in runc's words ("invalid log-format: …").
+    #[arg(long = "log-format", global = true, default_value = "text")]
     pub log_format: String,
     /// enable debug logging
     #[arg(long, global = true)]
@@ -175,12 +177,27 @@ pub fn version_text() -> String {
 /// The command line with runc's help layout on every command.
 fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command().mut_subcommands(|c| {
-        let template = format!(
-            "NAME:\n   runvz {} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}\n",
-            c.get_name()
-        );
-        c.help_template(template)
+    // A flag given twice: the last one wins, as with runc.
+    Cli::command()
+        .args_override_self(true)
+        .mut_subcommands(|c| {
+            let template = format!(
+                "NAME:\n   runvz {} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}\n",
+                c.get_name()
+            );
+            c.help_template(template).args_override_self(true)
+        })
+}
+
+/// A usage error in runc's words, with the command's help for stdout.
+pub fn usage_error(err: &clap::Error, args: &[String]) -> usage::Usage {
+    usage::explain(err, args, |name| {
+        let mut cli = command();
+        cli.build();
+        match name.and_then(|n| cli.find_subcommand_mut(n)) {
+            Some(cmd) => cmd.render_help().to_string(),
+            None => cli.render_help().to_string(),
+        }
     })
 }
 

@@ -1,6 +1,6 @@
 //! `runvz pause` / `runvz resume`: freeze and thaw the container's cgroup.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use libcontainer::container::ContainerStatus;
 
@@ -27,18 +27,41 @@ pub fn resume(store: &Store, args: ResumeArgs) -> Result<()> {
     set_frozen(store, &args.id, false)
 }
 
+/// As runc: a created or running container can be paused (a created one goes
+/// back to created on resume); anything else is "container not running", and
+/// resuming what is not paused is "container not paused".
 fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<()> {
     let (mut container, _lock) = store.load_locked(id)?;
-    let (what, from, to) = if frozen {
-        ("pause", Status::Running, ContainerStatus::Paused)
+    let to = if frozen {
+        if !matches!(container.status, Status::Running | Status::Created) {
+            bail!("cannot pause container {id}: container not running");
+        }
+        ContainerStatus::Paused
     } else {
-        ("resume", Status::Paused, ContainerStatus::Running)
+        if container.status != Status::Paused {
+            bail!("cannot resume container {id}: container not paused");
+        }
+        match container.live_pid() {
+            Some(pid) if !started(pid.as_raw()) => ContainerStatus::Created,
+            _ => ContainerStatus::Running,
+        }
     };
-    container.require(what, &[from])?;
     let path = container
         .cgroup_path()
         .context("container has no cgroup recorded")?;
     let manager = cgroups::manager(&path, container.systemd(), id)?;
     cgroups::freeze(&manager, frozen)?;
     container.set_status(to)
+}
+
+/// Whether the init has exec'd the container's program: before `start` it is
+/// still runvz's own binary (the same file as this process's).
+fn started(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let init = std::fs::metadata(format!("/proc/{pid}/exe"));
+    let ours = std::fs::metadata("/proc/self/exe");
+    match (init, ours) {
+        (Ok(init), Ok(ours)) => (init.dev(), init.ino()) != (ours.dev(), ours.ino()),
+        _ => true,
+    }
 }

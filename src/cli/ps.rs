@@ -10,7 +10,8 @@ use crate::container::Store;
 #[derive(Args, Debug)]
 pub struct PsArgs {
     /// select one of: table or json
-    #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
+    // Checked when run, in runc's words ("invalid format option").
+    #[arg(short = 'f', long, default_value = "table")]
     pub format: String,
     /// the container's ID
     pub id: String,
@@ -21,6 +22,9 @@ pub struct PsArgs {
 
 pub fn run(store: &Store, args: PsArgs) -> Result<()> {
     let container = store.load(&args.id)?;
+    if !matches!(args.format.as_str(), "table" | "json") {
+        anyhow::bail!("invalid format option");
+    }
     let path = container
         .cgroup_path()
         .context("container has no cgroup recorded")?;

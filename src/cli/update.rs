@@ -77,8 +77,10 @@ pub struct UpdateArgs {
 }
 
 pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
-    let mut resources = resources_from(&args)?;
+    // The container first, as runc: a missing one is "does not exist" whatever
+    // the flags say.
     let (container, _lock) = store.load_locked(&args.id)?;
+    let mut resources = resources_from(&args)?;
     container.require(
         "update",
         &[Status::Created, Status::Running, Status::Paused],
@@ -310,17 +312,29 @@ fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
 
     let mut memory = r.memory().unwrap_or_default();
     let mut memory_set = false;
-    for (flag, setter) in [
+    for (name, flag, setter) in [
         (
+            "memory",
             &args.memory,
             LinuxMemory::set_limit as fn(&mut LinuxMemory, Option<i64>) -> &mut LinuxMemory,
         ),
-        (&args.memory_reservation, LinuxMemory::set_reservation),
-        (&args.memory_swap, LinuxMemory::set_swap),
-        (&args.kernel_memory_tcp, LinuxMemory::set_kernel_tcp),
+        (
+            "memory-reservation",
+            &args.memory_reservation,
+            LinuxMemory::set_reservation,
+        ),
+        ("memory-swap", &args.memory_swap, LinuxMemory::set_swap),
+        (
+            "kernel-memory-tcp",
+            &args.kernel_memory_tcp,
+            LinuxMemory::set_kernel_tcp,
+        ),
     ] {
         if let Some(text) = flag {
-            setter(&mut memory, Some(parse_bytes(text)?));
+            // runc's words: "invalid value for memory: invalid size: 'bogus'".
+            let bytes = parse_bytes(text)
+                .map_err(|err| anyhow::anyhow!("invalid value for {name}: {err:#}"))?;
+            setter(&mut memory, Some(bytes));
             memory_set = true;
         }
     }

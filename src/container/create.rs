@@ -48,7 +48,13 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
 
     let runvz_dir = store.runvz_dir(opts.id);
     let prepared = fs::canonicalize(opts.bundle)
-        .with_context(|| format!("bundle {}: cannot open", opts.bundle.display()))
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "bundle {}: cannot open: {}",
+                opts.bundle.display(),
+                crate::logging::os_words(&err)
+            )
+        })
         .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &runvz_dir));
     let (mut spec, meta, system) = match prepared {
         Ok(prepared) => prepared,
@@ -138,8 +144,18 @@ fn prepare_spec(
     runvz_dir: &Path,
 ) -> Result<(Spec, Meta, Option<crate::system::SystemMode>)> {
     let config_path = bundle.join("config.json");
-    let bytes = fs::read(&config_path)
-        .with_context(|| format!("{}: cannot read", config_path.display()))?;
+    let bytes = fs::read(&config_path).map_err(|err| match err.kind() {
+        // runc's words, which scripts know.
+        std::io::ErrorKind::NotFound => anyhow::anyhow!(
+            "{}: JSON specification file config.json not found",
+            config_path.display()
+        ),
+        _ => anyhow::anyhow!(
+            "{}: cannot read: {}",
+            config_path.display(),
+            crate::logging::os_words(&err)
+        ),
+    })?;
     let spec: Spec = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: invalid runtime config", config_path.display()))?;
 

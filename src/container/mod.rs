@@ -48,7 +48,14 @@ impl Store {
             .recursive(true)
             .mode(0o700)
             .create(root)
-            .with_context(|| format!("cannot create state root {}", root.display()))?;
+            .map_err(|err| match err.raw_os_error() {
+                // runc's words for a --root that is a file.
+                Some(libc::EEXIST) if !root.is_dir() => {
+                    anyhow::anyhow!("mkdir {}: not a directory", root.display())
+                }
+                _ => anyhow::Error::from(err)
+                    .context(format!("cannot create state root {}", root.display())),
+            })?;
         let root = fs::canonicalize(root)
             .with_context(|| format!("cannot resolve state root {}", root.display()))?;
         Ok(Self { root })
@@ -272,10 +279,8 @@ impl Container {
             return Ok(());
         }
         match self.status {
-            Status::Stopped => bail!(
-                "cannot {what} container {}: container is not running",
-                self.id
-            ),
+            // runc's words, which containerd and Podman match on.
+            Status::Stopped => bail!("cannot {what} container {}: container not running", self.id),
             other => bail!("cannot {what} container {}: container is {other}", self.id),
         }
     }
