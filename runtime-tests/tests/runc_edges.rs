@@ -451,3 +451,42 @@ fn unified_resources_on_cgroup_v1_are_refused() {
         ]
     });
 }
+
+/// `events` reports each OOM kill in the container as `{"type":"oom","id":…}`
+/// (callers such as containerd turn it into a TaskOOM event).
+#[test]
+fn events_reports_an_oom_kill() {
+    same("oo", |c| {
+        let mut b = Bundle::new();
+        b.args(&["sleep", "100"]).cgroups_path(&c.cg);
+        b.set(
+            "/linux/resources/memory",
+            serde_json::json!({"limit": 33554432, "swap": 33554432}),
+        );
+        c.cmd(&["run", "--detach", "--bundle", b.path_str(), &c.id])
+            .ok();
+        let mut events =
+            c.rt.command(&["events", "--interval", "1s", &c.id])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let hog = c.cmd(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "head -c 200000000 /dev/zero | sort >/dev/null",
+        ]);
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = events.kill();
+        let out = events.wait_with_output().unwrap();
+        let lines = String::from_utf8_lossy(&out.stdout).to_string();
+        let oom = format!("{{\"type\":\"oom\",\"id\":\"{}\"}}", c.id);
+        vec![
+            format!("hog killed: {}", hog.code != 0),
+            format!("oom event: {}", lines.lines().any(|l| l == oom)),
+        ]
+    });
+}

@@ -1,5 +1,6 @@
 //! `runvz events ID`: statistics in runc's schema, once (`--stats`) or every
-//! `--interval` until the container stops; `data.beancounters` carries the
+//! `--interval` until the container stops, and `{"type":"oom","id":…}` each time
+//! the OOM killer kills in the container; `data.beancounters` carries the
 //! beancounter rows (as `runvz beancounters --format json`).
 
 use std::time::Duration;
@@ -25,7 +26,11 @@ pub struct EventsArgs {
     pub id: String,
 }
 
+/// How often the OOM-kill counter is looked at between two stats lines.
+const OOM_POLL: Duration = Duration::from_millis(100);
+
 pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
+    let mut oom_kills = None;
     loop {
         let container = store.load(&args.id)?;
         if container.status == Status::Stopped {
@@ -51,16 +56,40 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
         if args.stats {
             return Ok(());
         }
-        std::thread::sleep(args.interval);
+        let deadline = std::time::Instant::now() + args.interval;
+        while std::time::Instant::now() < deadline {
+            let now = oom_kill_count(&path);
+            if let (Some(before), Some(now)) = (oom_kills, now)
+                && now > before
+            {
+                let event = Event {
+                    kind: "oom",
+                    id: &args.id,
+                    data: serde_json::Value::Null,
+                };
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            oom_kills = now.or(oom_kills);
+            std::thread::sleep(OOM_POLL.min(args.interval));
+        }
     }
 }
 
-/// One line of `events`: `{"type":"stats","id":…,"data":…}`, in that order.
+/// The kernel's count of OOM kills in the container's cgroup (v2
+/// `memory.events`, v1 `memory.oom_control`, both `oom_kill`).
+fn oom_kill_count(cgroup_path: &std::path::Path) -> Option<u64> {
+    let text = cgroups::read_file(cgroup_path, "memory", "memory.oom_control", "memory.events")?;
+    cgroups::keyed_value(&text, "oom_kill")
+}
+
+/// One line of `events`: `{"type":"stats","id":…,"data":…}`, in that order
+/// (an OOM event has no data: `{"type":"oom","id":…}`).
 #[derive(serde::Serialize)]
 struct Event<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     id: &'a str,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     data: serde_json::Value,
 }
 
