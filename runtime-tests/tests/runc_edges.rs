@@ -490,3 +490,88 @@ fn events_reports_an_oom_kill() {
         ]
     });
 }
+
+/// What a process sees of its terminal: the owner of its pty (`--user`'s
+/// uid, the tty group kept) and its size (`consoleSize`), read from the pty
+/// master handed over the console socket.
+fn pty_view(c: &Ctx, args: &[&str]) -> String {
+    use std::io::Read;
+    let dir = TempDir::new("tty");
+    let sock = dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || receive_console(&listener));
+    let mut full: Vec<&str> = args.to_vec();
+    let sock_str = sock.to_str().unwrap();
+    full.splice(1..1, ["--console-socket", sock_str]);
+    let out = c.cmd(&full);
+    if out.code != 0 {
+        return format!("{}: {}", status(&out), out.stderr.trim());
+    }
+    let mut master = std::fs::File::from(receiver.join().unwrap());
+    if args[0] == "create" {
+        c.cmd(&["start", &c.id]).ok();
+    }
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+        if String::from_utf8_lossy(&text).contains("END") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&text).replace('\r', "")
+}
+
+const TTY_PROBE: &str = "stat -c 'owner %u:%g' \"$(tty)\"; stty size; echo END";
+
+/// `exec -t --user 1000:100`: the pty belongs to uid 1000 (runc's
+/// fixStdioPermissions), so the process can use its own terminal.
+#[test]
+fn exec_tty_belongs_to_the_exec_user() {
+    same("tu", |c| {
+        c.create_start();
+        vec![pty_view(
+            c,
+            &[
+                "exec", "-t", "-d", "--user", "1000:100", &c.id, "sh", "-c", TTY_PROBE,
+            ],
+        )]
+    });
+}
+
+/// `process.consoleSize` sizes the pty, for the init and for an exec'd
+/// process (`exec --process`).
+#[test]
+fn console_size_is_honoured() {
+    same("tz", |c| {
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg).terminal(true);
+        b.args(&["sh", "-c", &format!("{TTY_PROBE}; sleep 100")]);
+        b.set(
+            "/process/consoleSize",
+            serde_json::json!({"height": 37, "width": 111}),
+        );
+        let init = pty_view(c, &["create", "--bundle", b.path_str(), &c.id]);
+        let dir = TempDir::new("proc");
+        let file = dir.path().join("process.json");
+        std::fs::write(
+            &file,
+            serde_json::json!({
+                "terminal": true, "args": ["sh", "-c", TTY_PROBE], "cwd": "/",
+                "env": ["PATH=/bin:/sbin"], "user": {"uid": 0, "gid": 0},
+                "consoleSize": {"height": 21, "width": 77}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let exec = pty_view(
+            c,
+            &["exec", "-d", "--process", file.to_str().unwrap(), &c.id],
+        );
+        vec![init, exec]
+    });
+}

@@ -176,7 +176,6 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(args.command.clone()));
     process.set_terminal(Some(args.tty));
-    process.set_console_size(None);
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     let mut index: HashMap<String, usize> = env

@@ -173,10 +173,19 @@ pub fn container_init_process(
     // See: https://github.com/opencontainers/runc/blob/v1.4.0/libcontainer/setns_init_linux.go
     if let Some(csocketfd) = args.console_socket {
         let mount_console = matches!(args.container_type, ContainerType::InitContainer);
-        tty::setup_console(ctx.syscall.as_ref(), csocketfd, mount_console).map_err(|err| {
-            tracing::error!(?err, "failed to set up tty");
-            InitProcessError::Tty(err)
-        })?;
+        // runvz: consoleSize is honoured (height = rows, width = columns).
+        let size = ctx.process.console_size().map(|b| {
+            (
+                u16::try_from(b.height()).unwrap_or(u16::MAX),
+                u16::try_from(b.width()).unwrap_or(u16::MAX),
+            )
+        });
+        tty::setup_console(ctx.syscall.as_ref(), csocketfd, mount_console, size).map_err(
+            |err| {
+                tracing::error!(?err, "failed to set up tty");
+                InitProcessError::Tty(err)
+            },
+        )?;
     }
 
     if let Some(personality) = ctx.linux.personality() {
@@ -278,6 +287,10 @@ pub fn container_init_process(
             }
         }
     };
+
+    // runvz: the process's stdio (a pty above all) belongs to its user, as
+    // runc's fixStdioPermissions does, so `exec -t --user 1000` can use its tty.
+    fix_stdio_permissions(ctx.process.user().uid());
 
     set_supplementary_gids(
         ctx.process.user(),
@@ -878,6 +891,31 @@ fn do_pivot_root(
 //
 // Privileged user starting a normal container: Just add the supplementary groups.
 //
+/// runvz: gives the process's user its stdio (uid only: a pty keeps its tty
+/// group), skipping /dev/null and what is already theirs. EINVAL (the group is
+/// not mapped), EPERM (the owner is not mapped) and EROFS are left alone, as
+/// runc does.
+fn fix_stdio_permissions(uid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let null_rdev = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+    for fd in 0..3 {
+        let Ok(stat) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        if stat.st_uid == uid || Some(stat.st_rdev) == null_rdev {
+            continue;
+        }
+        match unistd::fchown(
+            fd,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(stat.st_gid)),
+        ) {
+            Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM | nix::Error::EROFS) => {}
+            Err(err) => tracing::warn!(?err, fd, "cannot give stdio to the process's user"),
+        }
+    }
+}
+
 fn set_supplementary_gids(
     user: &User,
     user_ns_config: &Option<UserNamespaceConfig>,
