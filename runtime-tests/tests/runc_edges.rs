@@ -575,3 +575,48 @@ fn console_size_is_honoured() {
         vec![init, exec]
     });
 }
+
+/// With `--no-pivot` the host's mounts stay reachable behind the chroot: a
+/// full procfs anywhere on the host (here one the test mounts) would let the
+/// container mount a fresh, unmasked procfs from a new user namespace. runc
+/// hides every such mount first; the host's mount itself is untouched.
+#[test]
+fn no_pivot_leaves_no_procfs_to_remount() {
+    let host_proc = TempDir::new("hostproc");
+    let target = host_proc.path().to_str().unwrap().to_string();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "proc", "proc", &target])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        skip("cannot mount a procfs on the host for the probe");
+        return;
+    }
+    same("np", |c| {
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg);
+        b.patch(|cfg| {
+            for set in ["bounding", "effective", "permitted"] {
+                let caps = cfg["process"]["capabilities"][set].as_array_mut().unwrap();
+                for cap in ["CAP_SETFCAP", "CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN"] {
+                    caps.push(serde_json::json!(cap));
+                }
+            }
+        });
+        b.args(&[
+            "sh",
+            "-c",
+            "unshare -mrpf sh -c 'mount -t proc none /proc && echo MOUNTED'; true",
+        ]);
+        let run = c.cmd(&["run", "--no-pivot", "--bundle", b.path_str(), &c.id]);
+        let host_still_mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&format!(" {target} "));
+        vec![
+            status(&run),
+            format!("fresh procfs mounted: {}", run.stdout.contains("MOUNTED")),
+            format!("host's procfs still mounted: {host_still_mounted}"),
+        ]
+    });
+    let _ = std::process::Command::new("umount").arg(&target).status();
+}

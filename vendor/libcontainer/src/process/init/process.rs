@@ -804,7 +804,7 @@ fn unmount_or_hide(syscall: &dyn Syscall, target: impl AsRef<Path>) -> Result<()
     let target_path = target.as_ref();
     match syscall.umount2(target_path, MntFlags::MNT_DETACH) {
         Ok(_) => Ok(()),
-        Err(SyscallError::Nix(nix::errno::Errno::EINVAL)) => syscall
+        Err(SyscallError::Nix(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM)) => syscall
             .mount(
                 None,
                 target_path,
@@ -817,6 +817,23 @@ fn unmount_or_hide(syscall: &dyn Syscall, target: impl AsRef<Path>) -> Result<()
     }
 }
 
+/// runvz: the mount points of full (root "/") procfs and sysfs mounts outside
+/// `rootfs`, parents first.
+fn full_proc_and_sys_mounts(rootfs: &Path) -> Vec<PathBuf> {
+    let Ok(infos) = procfs::process::Process::myself().and_then(|p| p.mountinfo()) else {
+        return vec![PathBuf::from("/sys"), PathBuf::from("/proc")];
+    };
+    let mut points: Vec<PathBuf> = infos
+        .into_iter()
+        .filter(|m| m.root == "/" && matches!(m.fs_type.as_str(), "proc" | "sysfs"))
+        .map(|m| m.mount_point)
+        .filter(|p| !p.starts_with(rootfs))
+        .collect();
+    points.sort();
+    points.dedup();
+    points
+}
+
 fn move_root(syscall: &dyn Syscall, rootfs: &Path) -> Result<()> {
     unistd::chdir(rootfs).map_err(InitProcessError::NixOther)?;
     // umount /sys and /proc if they are mounted, the purpose is to
@@ -824,8 +841,28 @@ fn move_root(syscall: &dyn Syscall, rootfs: &Path) -> Result<()> {
     // root to the new rootfs. thus ensure that the /sys and /proc filesystems are not
     // accessible in the new rootfs. the logic is borrowed from crun
     // https://github.com/containers/crun/blob/53cd1c1c697d7351d0cad23708d29bf4a7980a3a/src/libcrun/linux.c#L2780
-    unmount_or_hide(syscall, "/sys")?;
-    unmount_or_hide(syscall, "/proc")?;
+    //
+    // runvz: every full procfs and sysfs mount outside the rootfs, not only
+    // /proc and /sys: the kernel lets a process mount a fresh procfs (nested
+    // `unshare -m … mount -t proc`) when any full, unmasked one is reachable in
+    // its mount namespace, and after chroot the host's are. As runc's
+    // msMoveRoot.
+    for mountpoint in full_proc_and_sys_mounts(rootfs) {
+        // Keep the unmount from propagating to the host.
+        match syscall.mount(
+            None,
+            &mountpoint,
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+        ) {
+            Ok(()) => {}
+            // Gone with a parent unmounted before it.
+            Err(SyscallError::Nix(nix::errno::Errno::ENOENT)) => continue,
+            Err(err) => return Err(InitProcessError::SyscallOther(err)),
+        }
+        unmount_or_hide(syscall, &mountpoint)?;
+    }
     syscall
         .mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
         .map_err(|err| {
