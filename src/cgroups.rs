@@ -51,16 +51,67 @@ pub fn manager(cgroup_path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupM
     .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))
 }
 
-/// Writes resources into the container's cgroup (no OOM-killer or freezer change).
-pub fn apply_resources(manager: &AnyCgroupManager, resources: &LinuxResources) -> Result<()> {
+/// Writes resources into the container's cgroup (no OOM-killer or freezer
+/// change). On v1 cgroupfs the CFS period and quota are written first, in
+/// runc's order (see `write_cfs_v1`), and left out of what libcgroups writes.
+pub fn apply_resources(
+    manager: &AnyCgroupManager,
+    cgroup_path: &Path,
+    systemd: bool,
+    resources: &LinuxResources,
+) -> Result<()> {
+    let mut resources = resources.clone();
+    if !is_v2()
+        && !systemd
+        && let Some(mut cpu) = resources.cpu().clone()
+        && (cpu.period().is_some() || cpu.quota().is_some())
+    {
+        write_cfs_v1(cgroup_path, cpu.period(), cpu.quota())?;
+        cpu.set_period(None).set_quota(None);
+        resources.set_cpu(Some(cpu));
+    }
     manager
         .apply(&ControllerOpt {
-            resources,
+            resources: &resources,
             disable_oom_killer: false,
             oom_score_adj: None,
             freezer_state: None,
         })
-        .map_err(anyhow::Error::from)
+        // libcgroups prefixes "io error: " to what went wrong.
+        .map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_start_matches("io error: ")))
+}
+
+/// The v1 CFS period, then the quota, as runc writes them: a new period
+/// smaller than the old one can be refused (EINVAL) because the old quota over
+/// the new period exceeds the parent's (a Kubernetes pod's) ratio; then the
+/// quota goes first and the period after it.
+fn write_cfs_v1(cgroup_path: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
+    let dir =
+        Path::new("/sys/fs/cgroup/cpu").join(cgroup_path.strip_prefix("/").unwrap_or(cgroup_path));
+    let write = |file: &str, value: String| {
+        std::fs::write(dir.join(file), &value).map_err(|err| {
+            anyhow::anyhow!(
+                "failed to write {value:?}: write {}: {}",
+                dir.join(file).display(),
+                crate::logging::os_words(&err)
+            )
+        })
+    };
+    let mut period_pending = None;
+    if let Some(period) = period.filter(|p| *p != 0) {
+        match write("cpu.cfs_period_us", period.to_string()) {
+            Ok(()) => {}
+            Err(_) if quota.is_some_and(|q| q != 0) => period_pending = Some(period),
+            Err(err) => return Err(err),
+        }
+    }
+    if let Some(quota) = quota.filter(|q| *q != 0) {
+        write("cpu.cfs_quota_us", quota.to_string())?;
+        if let Some(period) = period_pending {
+            write("cpu.cfs_period_us", period.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// Host PIDs of every process in the cgroup (and its children). A cgroup that does

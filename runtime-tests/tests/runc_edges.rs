@@ -620,3 +620,56 @@ fn no_pivot_leaves_no_procfs_to_remount() {
     });
     let _ = std::process::Command::new("umount").arg(&target).status();
 }
+
+/// `update` of the CPU period and quota in a pod whose own quota caps its
+/// children (cgroup v1 refuses a period whose old quota would exceed the
+/// pod's ratio): runc then writes the quota first. On v2 both go in one write
+/// and the pod is left unlimited.
+#[test]
+fn update_of_the_cpu_period_inside_a_limited_pod() {
+    same("up", |c| {
+        let pod = c.cgroup();
+        if pod.version().is_v1() {
+            std::fs::create_dir_all(pod.dir("cpu")).unwrap();
+            std::fs::write(pod.file("cpu", "cpu.cfs_quota_us"), "50000").unwrap();
+        }
+        let ctr = format!("{}/ctr", c.cg);
+        let mut b = Bundle::new();
+        b.args(&["sleep", "100"]).cgroups_path(&ctr);
+        b.set(
+            "/linux/resources/cpu",
+            serde_json::json!({"quota": 50000, "period": 100000}),
+        );
+        let mut seen = vec![status(&c.cmd(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path_str(),
+            &c.id,
+        ]))];
+        for (period, quota) in [("50000", "25000"), ("200000", "100000")] {
+            let out = c.cmd(&[
+                "update",
+                "--cpu-period",
+                period,
+                "--cpu-quota",
+                quota,
+                &c.id,
+            ]);
+            let cg = Cgroup::new(&ctr);
+            let now = if cg.version().is_v1() {
+                format!(
+                    "{} {}",
+                    cg.read("cpu", "cpu.cfs_quota_us").unwrap_or_default(),
+                    cg.read("cpu", "cpu.cfs_period_us").unwrap_or_default()
+                )
+            } else {
+                cg.read("", "cpu.max").unwrap_or_default()
+            };
+            seen.push(format!("{period}/{quota}: {} → {now}", status(&out)));
+        }
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        remove_cgroup(&c.cg);
+        seen
+    });
+}

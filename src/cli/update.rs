@@ -103,7 +103,7 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
         resources.set_memory(Some(memory));
     }
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-    cgroups::apply_resources(&manager, &resources)
+    cgroups::apply_resources(&manager, &path, container.systemd(), &resources)
         .with_context(|| format!("cannot update the resources of container {}", args.id))
 }
 
@@ -196,12 +196,14 @@ fn update_beancounters(container: &Container, values: &[(String, String)]) -> Re
         live::remount_in_container(init, &changes.remounts)?;
     }
     let resources = only_touched(&changes.resources, &changed);
-    cgroups::apply_resources(&manager, &resources).with_context(|| {
-        format!(
-            "cannot update the beancounters of container {}",
-            container.id
-        )
-    })?;
+    cgroups::apply_resources(&manager, &path, container.systemd(), &resources).with_context(
+        || {
+            format!(
+                "cannot update the beancounters of container {}",
+                container.id
+            )
+        },
+    )?;
     report::save_overrides(&container.runvz_dir, &changed)
 }
 

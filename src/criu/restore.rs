@@ -195,8 +195,13 @@ fn helper(
         .as_ref()
         .and_then(|l| l.resources().as_ref())
         .unwrap_or(&default_resources);
-    crate::cgroups::apply_resources(manager, resources)
-        .context("cannot set the container's cgroup limits")?;
+    crate::cgroups::apply_resources(
+        manager,
+        &target.meta.cgroup_path,
+        target.meta.systemd,
+        resources,
+    )
+    .context("cannot set the container's cgroup limits")?;
 
     let work_path = match &opts.work_path {
         Some(path) => absolute(path)?,

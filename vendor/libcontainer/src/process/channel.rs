@@ -29,7 +29,8 @@ pub enum ChannelError {
     // runvz: the init's own error chain, as it is.
     #[error("{0}")]
     ExecError(String),
-    #[error("intermediate process error {0}")]
+    // runvz: the cause as it is, without a library's prefix.
+    #[error("{0}")]
     OtherError(String),
     #[error("missing fd from mount request")]
     MissingMountFds,

@@ -23,7 +23,8 @@ pub enum IntermediateProcessError {
     Syscall(#[from] crate::syscall::SyscallError),
     #[error("failed to launch init process")]
     InitProcess(#[source] fork::CloneError),
-    #[error("cgroup error: {0}")]
+    // runvz: runc's words, and no library prefix in the cause.
+    #[error("error setting cgroup config: {}", .0.trim_start_matches("io error: "))]
     Cgroup(String),
     #[error(transparent)]
     Procfs(#[from] procfs::ProcError),
