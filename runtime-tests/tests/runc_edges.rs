@@ -673,3 +673,58 @@ fn update_of_the_cpu_period_inside_a_limited_pod() {
         seen
     });
 }
+
+/// A user-namespaced container with a bind mount whose source its mapped
+/// root cannot reach by path (a 0700 directory of the host's root on the
+/// way): runc opens the source before joining the user namespace and runs;
+/// the container then sees the mount (and the kernel's permission checks in
+/// it) as under runc.
+/// Both with one range (root is host uid 100000, which the 0700 directory
+/// keeps out) and with several (root is host root: runc writes all ranges
+/// itself, without newuidmap).
+#[test]
+fn userns_bind_mount_of_a_source_the_mapped_root_cannot_reach() {
+    let one_range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let two_ranges = serde_json::json!([
+        {"containerID": 0, "hostID": 0, "size": 1},
+        {"containerID": 1, "hostID": 100000, "size": 65536}
+    ]);
+    for mapping in [one_range, two_ranges] {
+        userns_bind_mount_with(&mapping);
+    }
+}
+
+fn userns_bind_mount_with(mapping: &serde_json::Value) {
+    same("ub", |c| {
+        let host = TempDir::new("ubsrc");
+        let private = host.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::write(private.join("f"), "HELLO").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg);
+        b.patch(|cfg| {
+            cfg["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            cfg["linux"]["uidMappings"] = mapping.clone();
+            cfg["linux"]["gidMappings"] = mapping.clone();
+            cfg["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "destination": "/mnt/p", "type": "bind",
+                    "source": private.to_str().unwrap(), "options": ["rbind", "ro"]
+                }));
+        });
+        b.args(&[
+            "sh",
+            "-c",
+            "cat /mnt/p/f; echo; touch /mnt/p/new 2>&1 | grep -o 'Read-only'",
+        ]);
+        let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+        vec![status(&run), run.stdout.clone()]
+    });
+}

@@ -388,6 +388,8 @@ pub fn lookup_map_binaries(
 
     match (uidmap, gidmap) {
         (Some(newuidmap), Some(newgidmap)) => Ok(Some((newuidmap, newgidmap))),
+        // runvz: root writes several ranges itself (write_id_mapping).
+        _ if nix::unistd::geteuid().is_root() => Ok(None),
         _ => Err(MappingError::BinaryNotFound),
     }
 }
@@ -408,19 +410,22 @@ fn write_id_mapping(
 ) -> std::result::Result<(), MappingError> {
     tracing::debug!("Write ID mapping: {:?}", mappings);
 
-    match mappings.len() {
-        0 => return Err(MappingError::NoIDMapping),
-        1 => {
-            let mapping = mappings
-                .first()
-                .and_then(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()).into())
-                .unwrap();
-            std::fs::write(map_file, &mapping).map_err(|err| {
-                tracing::error!(?err, ?map_file, ?mapping, "failed to write uid/gid mapping");
-                MappingError::WriteIDMapping(err)
-            })?;
-        }
-        _ => {
+    if mappings.is_empty() {
+        return Err(MappingError::NoIDMapping);
+    }
+    // runvz: every range in one write, as runc does; a privileged runtime may
+    // map several ranges itself. newuidmap/newgidmap are for when it may not
+    // (EPERM), and their failure is an error, not ignored.
+    let lines: String = mappings
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let written = std::fs::write(map_file, &lines);
+    match (written, map_binary) {
+        (Ok(()), _) => {}
+        (Err(err), Some(binary))
+            if mappings.len() > 1 && err.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
             let args: Vec<String> = mappings
                 .iter()
                 .flat_map(|m| {
@@ -431,11 +436,7 @@ fn write_id_mapping(
                     ]
                 })
                 .collect();
-
-            // we can be certain here that map_binary will not be None,
-            // as in the lookup_map_binaries function, we return error
-            // if there are mappings.len() > 1 and binaries are not present
-            Command::new(map_binary.unwrap())
+            let output = Command::new(binary)
                 .arg(pid.to_string())
                 .args(args)
                 .output()
@@ -443,6 +444,19 @@ fn write_id_mapping(
                     tracing::error!(?err, ?map_binary, "failed to execute newuidmap/newgidmap");
                     MappingError::Execute(err)
                 })?;
+            if !output.status.success() {
+                return Err(MappingError::WriteIDMapping(std::io::Error::other(
+                    format!(
+                        "{} failed: {}",
+                        binary.display(),
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ),
+                )));
+            }
+        }
+        (Err(err), _) => {
+            tracing::error!(?err, ?map_file, ?lines, "failed to write uid/gid mapping");
+            return Err(MappingError::WriteIDMapping(err));
         }
     }
 

@@ -168,6 +168,16 @@ impl ContainerBuilderImpl {
             })?;
         }
 
+        // runvz: as runc, the bind-mount sources are opened here, before a new
+        // user namespace is joined: its root may not be able to reach them
+        // by path (a 0700 parent directory), yet the mount is the caller's
+        // to give. Kept open until the container's processes have them.
+        let bind_source_fds: Vec<(usize, OwnedFd)> = if self.user_ns_config.is_some() {
+            open_bind_sources(&self.spec)
+        } else {
+            Vec::new()
+        };
+
         // This container_args will be passed to the container processes,
         // therefore we will have to move all the variable by value. Since self
         // is a shared reference, we have to clone these variables here.
@@ -190,6 +200,10 @@ impl ContainerBuilderImpl {
             stderr: self.stderr.as_ref().map(|x| x.as_raw_fd()),
             as_sibling: self.as_sibling,
             pid_file: self.pid_file.to_owned(),
+            bind_sources: bind_source_fds
+                .iter()
+                .map(|(i, fd)| (*i, fd.as_raw_fd()))
+                .collect(),
         };
 
         let init_pid = process::container_main_process::container_main_process(&container_args)
@@ -268,4 +282,40 @@ impl ContainerBuilderImpl {
 
         Ok(())
     }
+}
+
+/// runvz: detached copies (`open_tree(OPEN_TREE_CLONE)`, recursive for
+/// `rbind`) of the spec's bind-mount sources, made here with the caller's
+/// privileges; the init attaches them in its own mount namespace. Sources that
+/// cannot be cloned are left to the init, which reports its own error.
+fn open_bind_sources(spec: &Spec) -> Vec<(usize, OwnedFd)> {
+    use std::ffi::CString;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    spec.mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, m)| crate::rootfs::utils::is_bind(m))
+        .filter_map(|(i, m)| {
+            let source = CString::new(m.source().as_ref()?.as_os_str().as_bytes()).ok()?;
+            let recursive = m
+                .options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|o| o == "rbind"));
+            let mut flags = (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint;
+            if recursive {
+                flags |= libc::AT_RECURSIVE as libc::c_uint;
+            }
+            // SAFETY: open_tree reads a NUL-terminated path and returns a new fd.
+            let fd = unsafe {
+                libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, source.as_ptr(), flags)
+            };
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: the kernel returned a new descriptor that nothing else owns.
+            Some((i, unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+        })
+        .collect()
 }

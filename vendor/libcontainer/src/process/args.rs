@@ -55,4 +55,8 @@ pub struct ContainerArgs {
     /// File path used to communicate the PID of the
     /// container process to the higher-level runtime.
     pub pid_file: Option<PathBuf>,
+    /// runvz: O_PATH fds of bind-mount sources (index into `spec.mounts`),
+    /// opened before the init joins a new user namespace whose root may not
+    /// reach them by path; the init mounts them through /proc/self/fd.
+    pub bind_sources: Vec<(usize, RawFd)>,
 }

@@ -9,7 +9,7 @@ mod copyup;
 pub mod device;
 pub use device::Device;
 
-pub(super) mod mount;
+pub(crate) mod mount;
 pub use mount::Mount;
 
 pub(super) mod symlink;

@@ -1,6 +1,6 @@
 use std::fs::{Permissions, canonicalize};
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -100,6 +100,27 @@ impl MountInfoProvider for ProcMountInfoProvider {
             .collect::<Result<_>>()?;
         Ok(mount_infos)
     }
+}
+
+/// runvz: the detached bind-source trees the runtime cloned for this init
+/// (see `ContainerArgs::bind_sources`); each is taken once, so a config naming
+/// `/proc/self/fd/N` itself cannot reuse or close one.
+static PRECLONED: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+pub fn register_precloned(fds: impl IntoIterator<Item = RawFd>) {
+    if let Ok(mut list) = PRECLONED.lock() {
+        list.extend(fds);
+    }
+}
+
+fn take_precloned(fd: RawFd) -> Option<OwnedFd> {
+    let mut list = PRECLONED.lock().ok()?;
+    let at = list.iter().position(|f| *f == fd)?;
+    list.swap_remove(at);
+    use std::os::fd::FromRawFd;
+    // SAFETY: inherited from the runtime for this one mount, owned by nobody
+    // else in this process, and taken out of the list before use.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[derive(Debug)]
@@ -615,10 +636,17 @@ impl Mount {
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
         let src = if is_bind(m) {
-            let src = canonicalize(source).map_err(|err| {
-                tracing::error!("failed to canonicalize {:?}: {}", source, err);
-                err
-            })?;
+            // runvz: a source opened before the user namespace was joined
+            // (/proc/self/fd/N) is used as it is: canonicalizing would walk
+            // the path the namespace's root may not reach.
+            let src = if source.starts_with("/proc/self/fd/") {
+                source.clone()
+            } else {
+                canonicalize(source).map_err(|err| {
+                    tracing::error!("failed to canonicalize {:?}: {}", source, err);
+                    err
+                })?
+            };
 
             if src.is_dir() {
                 root.mkdir_all(container_dest, &dir_perm)?;
@@ -671,9 +699,18 @@ impl Mount {
             };
 
             let src_str = src.to_str().ok_or(SyscallError::Nix(Errno::EINVAL))?;
-            let mount_fd_owned =
-                self.syscall
-                    .open_tree(libc::AT_FDCWD, Some(src_str), open_tree_flags)?;
+            // runvz: a source the runtime cloned before the user namespace
+            // was joined is already a detached tree: attached as it is.
+            let precloned = src_str
+                .strip_prefix("/proc/self/fd/")
+                .and_then(|n| n.parse::<RawFd>().ok())
+                .and_then(take_precloned);
+            let mount_fd_owned = match precloned {
+                Some(fd) => fd,
+                None => self
+                    .syscall
+                    .open_tree(libc::AT_FDCWD, Some(src_str), open_tree_flags)?,
+            };
             let mount_fd = mount_fd_owned.as_fd();
 
             // mount_setattr

@@ -99,9 +99,27 @@ pub fn container_init_process(
         let in_user_ns = utils::is_in_new_userns().map_err(InitProcessError::Io)?;
         let bind_service = ctx.ns.get(LinuxNamespaceType::User)?.is_some() || in_user_ns;
         let rootfs = RootFS::new();
+        // runvz: bind sources opened before the user namespace was joined
+        // are mounted through their fds.
+        let mut spec_with_fds;
+        let spec = if args.bind_sources.is_empty() {
+            ctx.spec
+        } else {
+            crate::rootfs::mount::register_precloned(args.bind_sources.iter().map(|(_, fd)| *fd));
+            spec_with_fds = ctx.spec.clone();
+            if let Some(mut mounts) = spec_with_fds.mounts().clone() {
+                for (index, fd) in &args.bind_sources {
+                    if let Some(m) = mounts.get_mut(*index) {
+                        m.set_source(Some(PathBuf::from(format!("/proc/self/fd/{fd}"))));
+                    }
+                }
+                spec_with_fds.set_mounts(Some(mounts));
+            }
+            &spec_with_fds
+        };
         rootfs
             .prepare_rootfs(
-                ctx.spec,
+                spec,
                 ctx.rootfs,
                 bind_service,
                 ctx.ns.get(LinuxNamespaceType::Cgroup)?.is_some(),
