@@ -728,3 +728,41 @@ fn userns_bind_mount_with(mapping: &serde_json::Value) {
         vec![status(&run), run.stdout.clone()]
     });
 }
+
+/// Device cgroup rules as runc applies them (cgroup v1's devices.list shows
+/// the result): from "deny everything", so a config that only denies one
+/// device does not leave all others open; an access string with letters the
+/// kernel does not know keeps the ones it does (`rwa` → `rw`). (libcgroups
+/// also allows /dev/console, c 5:1, which runc 1.1.5 does not: left out of
+/// the comparison, named in the closing note.)
+#[test]
+fn device_rules_start_from_deny_all() {
+    if skip_unless_cgroup_v1() {
+        return;
+    }
+    let configs = [
+        serde_json::json!([{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}]),
+        serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwa"}
+        ]),
+    ];
+    for rules in configs {
+        same("dr", |c| {
+            let mut b = Bundle::new();
+            b.args(&["sleep", "100"]).cgroups_path(&c.cg);
+            b.set("/linux/resources/devices", rules.clone());
+            let run = c.cmd(&["run", "--detach", "--bundle", b.path_str(), &c.id]);
+            let mut list: Vec<String> = c
+                .cgroup()
+                .read("devices", "devices.list")
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| *l != "c 5:1 rwm")
+                .map(String::from)
+                .collect();
+            list.sort();
+            vec![status(&run), list.join(", ")]
+        });
+    }
+}

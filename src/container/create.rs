@@ -205,6 +205,7 @@ fn prepare_spec(
             .with_context(|| format!("{}: linux.cgroupsPath", config_path.display()))?,
         None => default_cgroup_path(opts.id, opts.systemd),
     };
+    normalize_device_rules(&mut linux);
     if linux
         .resources()
         .as_ref()
@@ -294,6 +295,38 @@ fn check_namespaces(spec: &Spec, where_: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The device cgroup rules as runc applies them: from "deny everything" (a
+/// config that only denies one device must not leave all others open), and
+/// access strings keep only the letters the kernel knows (`rwa` → `rw`;
+/// the kernel refuses the whole rule with EINVAL otherwise).
+fn normalize_device_rules(linux: &mut oci_spec::runtime::Linux) {
+    use oci_spec::runtime::LinuxDeviceCgroup;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut deny_all = LinuxDeviceCgroup::default();
+    deny_all
+        .set_allow(false)
+        .set_typ(Some(oci_spec::runtime::LinuxDeviceType::A))
+        .set_major(None)
+        .set_minor(None)
+        .set_access(Some("rwm".into()));
+    let mut rules = vec![deny_all];
+    for rule in resources.devices().clone().unwrap_or_default() {
+        let mut rule: LinuxDeviceCgroup = rule;
+        if let Some(access) = rule.access().clone() {
+            let mut kept = String::new();
+            for c in access.chars().filter(|c| "rwm".contains(*c)) {
+                if !kept.contains(c) {
+                    kept.push(c);
+                }
+            }
+            rule.set_access(Some(kept));
+        }
+        rules.push(rule);
+    }
+    resources.set_devices(Some(rules));
+    linux.set_resources(Some(resources));
 }
 
 /// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can
