@@ -451,3 +451,160 @@ fn unified_resources_on_cgroup_v1_are_refused() {
         ]
     });
 }
+
+// ---------------------------------------------------------------------------
+// Seccomp: default errno, -ENOSYS for calls the profile does not know, agents
+// ---------------------------------------------------------------------------
+
+/// What runc's and runvz's inits, busybox `sh`/`mkdir` and the static probe
+/// call from the moment the filter is loaded (early, before the capabilities
+/// are dropped, without noNewPrivileges) until the probe's output is written.
+/// All numbered below 435 (clone3): the largest is `rseq` (334).
+const SECCOMP_ALLOWED: &[&str] = &[
+    "accept",
+    "accept4",
+    "access",
+    "arch_prctl",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "clock_gettime",
+    "clock_nanosleep",
+    "clone",
+    "close",
+    "connect",
+    "dup2",
+    "dup3",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_pwait",
+    "epoll_wait",
+    "execve",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "fchdir",
+    "fchmod",
+    "fchown",
+    "fcntl",
+    "fork",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "getrlimit",
+    "getrusage",
+    "getsid",
+    "getsockopt",
+    "gettid",
+    "gettimeofday",
+    "getuid",
+    "ioctl",
+    "kill",
+    "lseek",
+    "lstat",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "pipe",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "prctl",
+    "pread64",
+    "prlimit64",
+    "pselect6",
+    "read",
+    "readlink",
+    "readlinkat",
+    "recvfrom",
+    "recvmsg",
+    "restart_syscall",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "sched_yield",
+    "select",
+    "sendmsg",
+    "sendto",
+    "set_robust_list",
+    "set_tid_address",
+    "setgid",
+    "setgroups",
+    "setpgid",
+    "setresgid",
+    "setresuid",
+    "setrlimit",
+    "setsid",
+    "setsockopt",
+    "setuid",
+    "sigaltstack",
+    "socket",
+    "stat",
+    "statfs",
+    "statx",
+    "sysinfo",
+    "tgkill",
+    "time",
+    "times",
+    "umask",
+    "uname",
+    "unlink",
+    "unlinkat",
+    "wait4",
+    "write",
+    "writev",
+];
+
+/// A profile that denies by default: `defaultAction` SCMP_ACT_ERRNO with
+/// `defaultErrnoRet` (runvz's init failed to load it when noNewPrivileges
+/// was false: "failed to load seccomp context"). A denied mkdir must answer
+/// the profile's errno, with and without noNewPrivileges.
+#[test]
+fn seccomp_default_errno_ret_applies() {
+    for (nnp, errno) in [(true, 1), (false, 1), (true, 95), (false, 95), (false, 38)] {
+        same("sd", |c| {
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            b.set("/process/noNewPrivileges", serde_json::json!(nnp));
+            // runc's Go finds the program with faccessat2 (falling back only
+            // on ENOSYS and EPERM) and closes fds with close_range.
+            let mut allowed = SECCOMP_ALLOWED.to_vec();
+            allowed.extend(["close_range", "faccessat2"]);
+            b.set(
+                "/linux/seccomp",
+                serde_json::json!({
+                    "defaultAction": "SCMP_ACT_ERRNO",
+                    "defaultErrnoRet": errno,
+                    "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+                }),
+            );
+            b.args(&["sh", "-c", "mkdir /tmp/denied; echo mkdir=$?"]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            vec![
+                format!("noNewPrivileges {nnp}, defaultErrnoRet {errno}"),
+                status(&run),
+                run.stdout.clone(),
+                run.stderr.trim().to_string(),
+            ]
+        });
+    }
+}
