@@ -456,6 +456,17 @@ fn unified_resources_on_cgroup_v1_are_refused() {
 // Seccomp: default errno, -ENOSYS for calls the profile does not know, agents
 // ---------------------------------------------------------------------------
 
+/// `helpers/sysprobe.rs`, built static by build.rs: makes the system calls
+/// busybox cannot (an unknown number, clone3, a thread) and prints the errno.
+const SYSPROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sysprobe"));
+
+fn put_sysprobe(b: &Bundle) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = b.rootfs_path().join("bin/sysprobe");
+    std::fs::write(&path, SYSPROBE).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// What runc's and runvz's inits, busybox `sh`/`mkdir` and the static probe
 /// call from the moment the filter is loaded (early, before the capabilities
 /// are dropped, without noNewPrivileges) until the probe's output is written.
@@ -605,6 +616,76 @@ fn seccomp_default_errno_ret_applies() {
                 run.stdout.clone(),
                 run.stderr.trim().to_string(),
             ]
+        });
+    }
+}
+
+/// runc's -ENOSYS stub: with a denying default, a system call whose number is
+/// above every call the profile names (on an architecture it lists) answers
+/// ENOSYS, so C libraries fall back (glibc's threads: clone3, then clone).
+/// Calls below that keep the default errno. Profiles: an "old" one (its
+/// largest call, rseq, is below clone3), a newer one that names faccessat2
+/// (439) but not clone3, Docker's style (clone3 listed with errnoRet ENOSYS),
+/// and one without architectures (runc makes no stub then).
+#[test]
+fn seccomp_unknown_syscalls_answer_enosys() {
+    let old: Vec<&str> = SECCOMP_ALLOWED.to_vec();
+    let mut newer = old.clone();
+    newer.extend(["close_range", "faccessat2"]);
+    let archs = serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let cases = [
+        (
+            "old profile",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": archs,
+                "syscalls": [{"names": old, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+        (
+            "newer profile without clone3",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": archs,
+                "syscalls": [{"names": newer, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+        (
+            "Docker style: clone3 answers ENOSYS",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "defaultErrnoRet": 1,
+                "architectures": archs,
+                "syscalls": [
+                    {"names": newer, "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+                ]
+            }),
+        ),
+        (
+            "no architectures",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": old, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+    ];
+    for (what, profile) in cases {
+        same("su", |c| {
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            put_sysprobe(&b);
+            b.set("/linux/seccomp", profile.clone());
+            b.args(&[
+                "/bin/sysprobe",
+                "1000",
+                "500",
+                "clone3",
+                "thread",
+                "mkdir:/tmp/p",
+            ]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            vec![what.to_string(), status(&run), run.stdout.clone()]
         });
     }
 }
