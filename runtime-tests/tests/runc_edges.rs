@@ -766,3 +766,506 @@ fn device_rules_start_from_deny_all() {
         });
     }
 }
+// ---------------------------------------------------------------------------
+// Seccomp: default errno, -ENOSYS for calls the profile does not know, agents
+// ---------------------------------------------------------------------------
+
+/// `helpers/sysprobe.rs`, built static by build.rs: makes the system calls
+/// busybox cannot (an unknown number, clone3, a thread) and prints the errno.
+const SYSPROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sysprobe"));
+
+fn put_sysprobe(b: &Bundle) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = b.rootfs_path().join("bin/sysprobe");
+    std::fs::write(&path, SYSPROBE).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What runc's and runvz's inits, busybox `sh`/`mkdir` and the static probe
+/// call from the moment the filter is loaded (early, before the capabilities
+/// are dropped, without noNewPrivileges) until the probe's output is written.
+/// All numbered below 435 (clone3): the largest is `rseq` (334).
+const SECCOMP_ALLOWED: &[&str] = &[
+    "accept",
+    "accept4",
+    "access",
+    "arch_prctl",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "clock_gettime",
+    "clock_nanosleep",
+    "clone",
+    "close",
+    "connect",
+    "dup2",
+    "dup3",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_pwait",
+    "epoll_wait",
+    "execve",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "fchdir",
+    "fchmod",
+    "fchown",
+    "fcntl",
+    "fork",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "getrlimit",
+    "getrusage",
+    "getsid",
+    "getsockopt",
+    "gettid",
+    "gettimeofday",
+    "getuid",
+    "ioctl",
+    "kill",
+    "lseek",
+    "lstat",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "pipe",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "prctl",
+    "pread64",
+    "prlimit64",
+    "pselect6",
+    "read",
+    "readlink",
+    "readlinkat",
+    "recvfrom",
+    "recvmsg",
+    "restart_syscall",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "sched_yield",
+    "select",
+    "sendmsg",
+    "sendto",
+    "set_robust_list",
+    "set_tid_address",
+    "setgid",
+    "setgroups",
+    "setpgid",
+    "setresgid",
+    "setresuid",
+    "setrlimit",
+    "setsid",
+    "setsockopt",
+    "setuid",
+    "sigaltstack",
+    "socket",
+    "stat",
+    "statfs",
+    "statx",
+    "sysinfo",
+    "tgkill",
+    "time",
+    "times",
+    "umask",
+    "uname",
+    "unlink",
+    "unlinkat",
+    "wait4",
+    "write",
+    "writev",
+];
+
+/// A profile that denies by default: `defaultAction` SCMP_ACT_ERRNO with
+/// `defaultErrnoRet` (runvz's init failed to load it when noNewPrivileges
+/// was false: "failed to load seccomp context"). A denied mkdir must answer
+/// the profile's errno, with and without noNewPrivileges.
+#[test]
+fn seccomp_default_errno_ret_applies() {
+    for (nnp, errno) in [(true, 1), (false, 1), (true, 95), (false, 95), (false, 38)] {
+        same("sd", |c| {
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            b.set("/process/noNewPrivileges", serde_json::json!(nnp));
+            // runc's Go finds the program with faccessat2 (falling back only
+            // on ENOSYS and EPERM) and closes fds with close_range.
+            let mut allowed = SECCOMP_ALLOWED.to_vec();
+            allowed.extend(["close_range", "faccessat2"]);
+            b.set(
+                "/linux/seccomp",
+                serde_json::json!({
+                    "defaultAction": "SCMP_ACT_ERRNO",
+                    "defaultErrnoRet": errno,
+                    "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+                }),
+            );
+            b.args(&["sh", "-c", "mkdir /tmp/denied; echo mkdir=$?"]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            vec![
+                format!("noNewPrivileges {nnp}, defaultErrnoRet {errno}"),
+                status(&run),
+                run.stdout.clone(),
+                run.stderr.trim().to_string(),
+            ]
+        });
+    }
+}
+
+/// runc's -ENOSYS stub: with a denying default, a system call whose number is
+/// above every call the profile names (on an architecture it lists) answers
+/// ENOSYS, so C libraries fall back (glibc's threads: clone3, then clone).
+/// Calls below that keep the default errno. Profiles: an "old" one (its
+/// largest call, rseq, is below clone3), a newer one that names faccessat2
+/// (439) but not clone3, Docker's style (clone3 listed with errnoRet ENOSYS),
+/// and one without architectures (runc makes no stub then).
+#[test]
+fn seccomp_unknown_syscalls_answer_enosys() {
+    let old: Vec<&str> = SECCOMP_ALLOWED.to_vec();
+    let mut newer = old.clone();
+    newer.extend(["close_range", "faccessat2"]);
+    let archs = serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let cases = [
+        (
+            "old profile",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": archs,
+                "syscalls": [{"names": old, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+        (
+            "newer profile without clone3",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": archs,
+                "syscalls": [{"names": newer, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+        (
+            "Docker style: clone3 answers ENOSYS",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "defaultErrnoRet": 1,
+                "architectures": archs,
+                "syscalls": [
+                    {"names": newer, "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+                ]
+            }),
+        ),
+        (
+            "no architectures",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": old, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        ),
+    ];
+    for (what, profile) in cases {
+        same("su", |c| {
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            put_sysprobe(&b);
+            b.set("/linux/seccomp", profile.clone());
+            b.args(&[
+                "/bin/sysprobe",
+                "1000",
+                "500",
+                "clone3",
+                "thread",
+                "mkdir:/tmp/p",
+            ]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            vec![what.to_string(), status(&run), run.stdout.clone()]
+        });
+    }
+}
+
+// The seccomp user-notification ioctls (<linux/seccomp.h>).
+const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+
+/// `struct seccomp_notif`: filled by the kernel (only `id` and `nr` are read).
+#[repr(C)]
+#[derive(Default)]
+#[allow(dead_code)]
+struct SeccompNotif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct SeccompNotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// The state message and the fd of one agent connection (OCI's seccomp agent
+/// protocol: one message, the fd by SCM_RIGHTS).
+fn receive_state(
+    stream: &std::os::unix::net::UnixStream,
+) -> (serde_json::Value, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = vec![0u8; 1 << 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = [0u8; 64];
+    // SAFETY: msghdr points at buffers that live for the whole call.
+    let (n, fd) = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, 0);
+        assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null(), "the agent got no fd");
+        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int);
+        (n as usize, std::os::fd::OwnedFd::from_raw_fd(fd))
+    };
+    let state = serde_json::from_slice(&data[..n]).expect("the state is one JSON message");
+    (state, fd)
+}
+
+/// Answers the notifications on `fd` until the filter's processes are gone
+/// (or 20 s pass): the first with EPROTO, the next with success (0), and so
+/// on, reporting each to `tx`.
+fn answer_notifications(fd: std::os::fd::OwnedFd, tx: std::sync::mpsc::Sender<String>) {
+    use std::os::fd::AsRawFd;
+    for n in 0.. {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 20_000) };
+        if ready <= 0 || pfd.revents & libc::POLLIN == 0 {
+            return;
+        }
+        let mut req = SeccompNotif::default();
+        // SAFETY: the kernel fills `req`, sized as the ioctl says.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+            return;
+        }
+        let (error, said) = if n % 2 == 0 {
+            (-libc::EPROTO, "EPROTO")
+        } else {
+            (0, "success")
+        };
+        let resp = SeccompNotifResp {
+            id: req.id,
+            val: 0,
+            error,
+            flags: 0,
+        };
+        // SAFETY: a complete response for the request just received.
+        let sent = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+        let _ = tx.send(format!(
+            "syscall {} answered {said} (sent: {})",
+            req.nr,
+            sent == 0
+        ));
+    }
+}
+
+/// Where a test's seccomp agent listens.
+enum AgentAt {
+    Path(std::path::PathBuf),
+    /// An abstract socket (`listenerPath` `@name`).
+    Abstract(String),
+}
+
+/// A seccomp agent: for every connection it reports what the runtime sent
+/// (checked against `id`, `bundle` and the metadata, as strings that do not
+/// depend on the runtime) and then answers the notifications.
+fn start_agent(
+    at: &AgentAt,
+    id: &str,
+    bundle: &std::path::Path,
+) -> std::sync::mpsc::Receiver<String> {
+    use std::os::linux::net::SocketAddrExt;
+    let listener = match at {
+        AgentAt::Path(path) => std::os::unix::net::UnixListener::bind(path).unwrap(),
+        AgentAt::Abstract(name) => std::os::unix::net::UnixListener::bind_addr(
+            &std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap(),
+        )
+        .unwrap(),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let id = id.to_string();
+    let bundle = std::fs::canonicalize(bundle).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (state, fd) = receive_state(&stream);
+            let pid = state["pid"].as_i64().unwrap_or(0);
+            let init = state["state"]["pid"].as_i64().unwrap_or(-1);
+            let _ = tx.send(format!(
+                "connection: ociVersion {}, fds {}, metadata {}, status {}, id ok {}, bundle ok {}, pid is the init {}, pid alive {}",
+                state["ociVersion"].is_string(),
+                state["fds"],
+                state["metadata"],
+                state["state"]["status"],
+                state["state"]["id"].as_str() == Some(id.as_str()),
+                state["state"]["bundle"].as_str() == bundle.to_str(),
+                pid == init,
+                process_alive(pid as i32),
+            ));
+            let tx = tx.clone();
+            std::thread::spawn(move || answer_notifications(fd, tx));
+        }
+    });
+    rx
+}
+
+fn notify_profile(listener: &str) -> serde_json::Value {
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": listener,
+        "listenerMetadata": "runvz-test-metadata",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
+/// Everything the agent reported within `wait` after the last report.
+fn agent_reports(rx: &std::sync::mpsc::Receiver<String>, wait: Duration) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(wait) {
+        seen.push(line);
+    }
+    seen
+}
+
+/// `linux.seccomp.listenerPath`: the runtime connects to the agent, sends the
+/// container process state and the notify fd, and the agent's answers are
+/// what the container's calls return (EPROTO, then a success that made no
+/// directory). The path may be absolute, relative (to the bundle: runc
+/// connects from inside it) or `@name` (an abstract socket, as Go reads it);
+/// runvz failed the last two with "failed seccomp listener". With no agent
+/// listening, create fails in runc's words.
+#[test]
+fn seccomp_agent_answers_notified_syscalls() {
+    for form in ["absolute", "relative", "abstract"] {
+        same("sa", |c| {
+            let dir = TempDir::new("agent");
+            let mut b = Bundle::new();
+            b.cgroups_path(&c.cg);
+            let (listener_path, at) = match form {
+                "absolute" => {
+                    let path = dir.path().join("agent.sock");
+                    (path.display().to_string(), AgentAt::Path(path))
+                }
+                "relative" => (
+                    "agent.sock".to_string(),
+                    AgentAt::Path(b.path().join("agent.sock")),
+                ),
+                _ => {
+                    let name = format!("runvz-test-agent-{}", c.id);
+                    (format!("@{name}"), AgentAt::Abstract(name))
+                }
+            };
+            let rx = start_agent(&at, &c.id, b.path());
+            b.set("/linux/seccomp", notify_profile(&listener_path));
+            b.args(&[
+                "sh",
+                "-c",
+                "mkdir /tmp/a; echo a=$?; mkdir /tmp/b; echo b=$?; test -d /tmp/b || echo no-b",
+            ]);
+            let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+            let mut seen = vec![
+                form.to_string(),
+                status(&run),
+                run.stdout.clone(),
+                run.stderr.trim().to_string(),
+            ];
+            seen.extend(agent_reports(&rx, Duration::from_millis(500)));
+            seen
+        });
+    }
+    same("sn", |c| {
+        let dir = TempDir::new("agent");
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg);
+        let missing = dir.path().join("nobody-listens.sock");
+        b.set(
+            "/linux/seccomp",
+            notify_profile(&missing.display().to_string()),
+        );
+        b.args(&["true"]);
+        let run = c.cmd(&["run", "--bundle", b.path_str(), &c.id]);
+        vec![
+            status(&run),
+            format!(
+                "says so: {}",
+                run.stderr.contains(
+                    "failed to connect with seccomp agent specified in the seccomp profile"
+                )
+            ),
+        ]
+    });
+}
+
+/// `exec` into a container whose profile has a listener: runc connects to the
+/// agent again with the exec'd process's notify fd (state: the container's
+/// status and init pid, `pid`: the new process) and the agent answers it.
+#[test]
+fn seccomp_agent_answers_an_exec() {
+    same("sx", |c| {
+        let dir = TempDir::new("agent");
+        let mut b = Bundle::new();
+        b.cgroups_path(&c.cg);
+        let path = dir.path().join("agent.sock");
+        let rx = start_agent(&AgentAt::Path(path.clone()), &c.id, b.path());
+        b.set(
+            "/linux/seccomp",
+            notify_profile(&path.display().to_string()),
+        );
+        b.args(&["sleep", "100"]);
+        let run = c.cmd(&["run", "--detach", "--bundle", b.path_str(), &c.id]);
+        let mut seen = vec![status(&run)];
+        seen.extend(agent_reports(&rx, Duration::from_millis(300)));
+        let exec = c.cmd(&["exec", &c.id, "sh", "-c", "mkdir /tmp/e; echo e=$?"]);
+        seen.extend([
+            status(&exec),
+            exec.stdout.clone(),
+            exec.stderr.trim().to_string(),
+        ]);
+        seen.extend(agent_reports(&rx, Duration::from_millis(500)));
+        seen
+    });
+}

@@ -44,6 +44,9 @@ pub(super) struct ContainerBuilderImpl {
     pub notify_path: PathBuf,
     /// Container state
     pub container: Option<Container>,
+    /// runvz: the state of the container an `exec` joins (`container` stays
+    /// None there), for the seccomp agent (runvz patch 24).
+    pub listener_state: Option<crate::container::State>,
     /// File descriptos preserved/passed to the container init process.
     pub preserve_fds: i32,
     /// If the container is to be run in detached mode
@@ -190,6 +193,7 @@ impl ContainerBuilderImpl {
             notify_listener,
             preserve_fds: self.preserve_fds,
             container: self.container.to_owned(),
+            listener_state: self.listener_state.to_owned(),
             user_ns_config: self.user_ns_config.to_owned(),
             cgroup_config,
             detached: self.detached,

@@ -34,6 +34,9 @@ pub struct ContainerArgs {
     pub preserve_fds: i32,
     /// Container state
     pub container: Option<Container>,
+    /// runvz: the state of the container an `exec` joins, for the seccomp
+    /// agent (runvz patch 24).
+    pub listener_state: Option<crate::container::State>,
     /// Options for new namespace creation
     pub user_ns_config: Option<UserNamespaceConfig>,
     /// Cgroup Manager Config

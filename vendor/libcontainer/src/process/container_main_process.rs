@@ -34,7 +34,9 @@ pub enum ProcessError {
     IntelRdt(#[from] crate::process::intel_rdt::IntelRdtError),
     #[error("failed to create intermediate process")]
     IntermediateProcessFailed(#[source] fork::CloneError),
-    #[error("failed seccomp listener")]
+    // runvz: the listener's own words (runc's "failed to connect with seccomp
+    // agent …" and why); a create error shows only this outermost message.
+    #[error(transparent)]
     #[cfg(feature = "libseccomp")]
     SeccompListener(#[from] crate::process::seccomp_listener::SeccompListenerError),
     #[error("failed setup network device")]
@@ -219,34 +221,61 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
             .as_ref()
             .filter(|s| crate::seccomp::is_notify(s))
         {
-            let container = container_args
+            // runvz: an `exec` passes the joined container's state (runvz
+            // patch 24); as in runc, the agent gets the container's status and
+            // init pid in `state`, and the new process's pid in `pid`.
+            let state = container_args
                 .container
                 .as_ref()
+                .map(|c| &c.state)
+                .or(container_args.listener_state.as_ref())
                 .ok_or(ProcessError::ContainerStateRequired)?;
 
             // Determine OCI status based on container type (matching runc behavior)
-            let oci_status = match container_args.container_type {
-                ContainerType::InitContainer => oci_spec::runtime::ContainerState::Creating,
-                ContainerType::TenantContainer { .. } => oci_spec::runtime::ContainerState::Running,
+            let (oci_status, state_pid) = match container_args.container_type {
+                ContainerType::InitContainer => (
+                    oci_spec::runtime::ContainerState::Creating,
+                    init_pid.as_raw(),
+                ),
+                ContainerType::TenantContainer { .. } => {
+                    use crate::container::ContainerStatus;
+                    let status = match state.status {
+                        ContainerStatus::Creating => oci_spec::runtime::ContainerState::Creating,
+                        ContainerStatus::Created => oci_spec::runtime::ContainerState::Created,
+                        ContainerStatus::Running | ContainerStatus::Paused => {
+                            oci_spec::runtime::ContainerState::Running
+                        }
+                        ContainerStatus::Stopped => oci_spec::runtime::ContainerState::Stopped,
+                    };
+                    (status, state.pid.unwrap_or(init_pid.as_raw()))
+                }
             };
 
             // Build OCI-compliant ContainerProcessState using builder pattern
-            let oci_state = oci_spec::runtime::StateBuilder::default()
+            // runvz: annotations and metadata only when there are any, as
+            // runc sends them.
+            let mut oci_state = oci_spec::runtime::StateBuilder::default()
                 .version(OCI_VERSION)
-                .id(container.state.id.clone())
+                .id(state.id.clone())
                 .status(oci_status)
-                .pid(init_pid.as_raw())
-                .bundle(container.state.bundle.clone())
-                .annotations(container.state.annotations.clone().unwrap_or_default())
+                .pid(state_pid)
+                .bundle(state.bundle.clone());
+            if let Some(annotations) = state.annotations.clone().filter(|a| !a.is_empty()) {
+                oci_state = oci_state.annotations(annotations);
+            }
+            let oci_state = oci_state
                 .build()
                 .map_err(|e| ProcessError::OciStateBuild(e.to_string()))?;
 
-            let state = oci_spec::runtime::ContainerProcessStateBuilder::default()
+            let mut state = oci_spec::runtime::ContainerProcessStateBuilder::default()
                 .version(OCI_VERSION)
                 .fds(vec![SECCOMP_FD_NAME.to_string()])
                 .pid(init_pid.as_raw())
-                .metadata(seccomp.listener_metadata().clone().unwrap_or_default())
-                .state(oci_state)
+                .state(oci_state);
+            if let Some(metadata) = seccomp.listener_metadata().clone() {
+                state = state.metadata(metadata);
+            }
+            let state = state
                 .build()
                 .map_err(|e| ProcessError::OciStateBuild(e.to_string()))?;
             crate::process::seccomp_listener::sync_seccomp(

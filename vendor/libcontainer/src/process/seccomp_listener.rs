@@ -1,6 +1,7 @@
 use std::io::IoSlice;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{self, UnixAddr};
 use nix::unistd;
@@ -19,6 +20,11 @@ pub enum SeccompListenerError {
     ChannelError(#[from] channel::ChannelError),
     #[error("unix syscall fails")]
     UnixOther(#[source] nix::Error),
+    // runvz: runc's words, with the address and the reason (runvz patch 24).
+    #[error(
+        "failed to connect with seccomp agent specified in the seccomp profile: dial unix {path}: connect: {source}"
+    )]
+    Connect { path: String, source: nix::Error },
 }
 
 type Result<T> = std::result::Result<T, SeccompListenerError>;
@@ -37,7 +43,14 @@ pub fn sync_seccomp(
             .as_ref()
             .ok_or(SeccompListenerError::MissingListenerPath)?;
         let encoded_state = serde_json::to_vec(state).map_err(SeccompListenerError::EncodeState)?;
-        sync_seccomp_send_msg(listener_path, &encoded_state, seccomp_fd).map_err(|err| {
+        // runvz: a relative path is the bundle's (runc connects from inside
+        // the bundle directory).
+        let listener_path = if listener_path.is_relative() && !is_abstract(listener_path) {
+            state.state().bundle().join(listener_path)
+        } else {
+            PathBuf::from(listener_path)
+        };
+        sync_seccomp_send_msg(&listener_path, &encoded_state, seccomp_fd).map_err(|err| {
             tracing::error!("failed to send msg to seccomp listener: {}", err);
             err
         })?;
@@ -49,6 +62,11 @@ pub fn sync_seccomp(
     }
 
     Ok(())
+}
+
+/// runvz: `@name` is the abstract socket `name`, as Go (runc) reads it.
+fn is_abstract(listener_path: &Path) -> bool {
+    listener_path.as_os_str().as_bytes().starts_with(b"@")
 }
 
 fn sync_seccomp_send_msg(listener_path: &Path, msg: &[u8], fd: i32) -> Result<()> {
@@ -68,7 +86,12 @@ fn sync_seccomp_send_msg(listener_path: &Path, msg: &[u8], fd: i32) -> Result<()
         );
         SeccompListenerError::UnixOther(err)
     })?;
-    let unix_addr = socket::UnixAddr::new(listener_path).map_err(|err| {
+    let bytes = listener_path.as_os_str().as_bytes();
+    let unix_addr = match bytes.strip_prefix(b"@") {
+        Some(name) => socket::UnixAddr::new_abstract(name),
+        None => socket::UnixAddr::new(listener_path),
+    }
+    .map_err(|err| {
         tracing::error!(
             ?err,
             ?listener_path,
@@ -82,7 +105,10 @@ fn sync_seccomp_send_msg(listener_path: &Path, msg: &[u8], fd: i32) -> Result<()
             ?listener_path,
             "failed to connect to seccomp notify listener path"
         );
-        SeccompListenerError::UnixOther(err)
+        SeccompListenerError::Connect {
+            path: listener_path.display().to_string(),
+            source: err,
+        }
     })?;
     // We have to use sendmsg here because the spec requires us to send seccomp notify fds through
     // SCM_RIGHTS message.

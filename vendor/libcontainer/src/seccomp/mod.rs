@@ -9,6 +9,9 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+// runvz: runc's -ENOSYS stub in front of libseccomp's program.
+mod enosys;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("failed to translate trace action due to failed to convert errno {errno} into i16")]
@@ -26,6 +29,15 @@ pub enum SeccompError {
     LoadContext {
         source: libseccomp::error::SeccompError,
     },
+    // runvz: the filter is exported and loaded here (runvz patch 23).
+    #[error("failed to export the seccomp filter")]
+    ExportContext {
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("failed to read the exported seccomp filter")]
+    ExportBpf { source: std::io::Error },
+    #[error("failed to load seccomp context")]
+    LoadFilter { source: std::io::Error },
     #[error("failed to get seccomp notify id")]
     GetNotifyId {
         source: libseccomp::error::SeccompError,
@@ -301,19 +313,9 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
     // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
     // the thread must already have the no_new_privs bit set.
     // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
-
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
-    };
-
-    Ok(fd)
+    // runvz: loaded behind runc's -ENOSYS stub (a call newer than the profile
+    // fails with ENOSYS, not the default errno), by seccomp(2) itself.
+    enosys::load(&ctx, seccomp, is_notify(seccomp))
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {

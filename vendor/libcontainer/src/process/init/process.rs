@@ -401,9 +401,13 @@ pub fn container_init_process(
     // Without no new privileges, seccomp is a privileged operation. We have to
     // do this before dropping capabilities. Otherwise, we should do it later,
     // as close to exec as possible.
+    // runvz: "without" includes an explicit `noNewPrivileges: false` (the
+    // filter was loaded after the capabilities were dropped, which the kernel
+    // refuses without no_new_privs: "failed to load seccomp context").
+    let no_new_privileges = ctx.process.no_new_privileges() == Some(true);
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_none() {
+        if !no_new_privileges {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -415,7 +419,7 @@ pub fn container_init_process(
         }
     }
     #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_none() {
+    if !no_new_privileges {
         tracing::warn!("seccomp not available, unable to enforce no_new_privileges!")
     }
 
@@ -450,7 +454,7 @@ pub fn container_init_process(
     // notify socket will still need network related syscalls.
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if ctx.process.no_new_privileges().is_some() {
+        if no_new_privileges {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -462,7 +466,7 @@ pub fn container_init_process(
         }
     }
     #[cfg(not(feature = "libseccomp"))]
-    if ctx.process.no_new_privileges().is_some() {
+    if no_new_privileges {
         tracing::warn!("seccomp not available, unable to set seccomp privileges!")
     }
 
