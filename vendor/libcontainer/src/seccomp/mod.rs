@@ -160,6 +160,24 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    let ctx = prepare_seccomp(seccomp)?;
+    load_prepared(&ctx, seccomp)
+}
+
+/// runvz: loads a filter made by `prepare_seccomp` (split so a bad profile is
+/// a create-time error while the filter itself goes in just before exec).
+pub fn load_prepared(ctx: &ScmpFilterContext, seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    // runvz: loaded behind runc's -ENOSYS stub (a call newer than the profile
+    // fails with ENOSYS, not the default errno), by seccomp(2) itself.
+    enosys::load(ctx, seccomp, is_notify(seccomp))
+}
+
+/// Builds the filter for `seccomp` without loading it.
+pub fn prepare_seccomp(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -309,13 +327,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    // runvz: loaded behind runc's -ENOSYS stub (a call newer than the profile
-    // fails with ENOSYS, not the default errno), by seccomp(2) itself.
-    enosys::load(&ctx, seccomp, is_notify(seccomp))
+    Ok(ctx)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {

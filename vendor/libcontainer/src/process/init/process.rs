@@ -452,9 +452,23 @@ pub fn container_init_process(
     // Initialize seccomp profile right before we are ready to execute the
     // payload so as few syscalls will happen between here and payload exec. The
     // notify socket will still need network related syscalls.
+    //
+    // runvz: a profile without notifications is loaded later still, just
+    // before exec (see `deferred_seccomp`): waiting for `start` takes
+    // accept/recvmsg/sendmsg, which runc's wait (a fifo) does not, so a tight
+    // profile that works with runc would kill the init here.
+    #[cfg(feature = "libseccomp")]
+    let mut deferred_seccomp = None;
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
-        if no_new_privileges {
+        if no_new_privileges && !seccomp::is_notify(seccomp) {
+            // Built now, so a bad profile still fails `create`.
+            let filter = seccomp::prepare_seccomp(seccomp).map_err(|err| {
+                tracing::error!(?err, "failed to initialize seccomp");
+                err
+            })?;
+            deferred_seccomp = Some((filter, seccomp));
+        } else if no_new_privileges {
             let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
@@ -510,6 +524,27 @@ pub fn container_init_process(
         err
     })?;
 
+    // runvz: the exact limits, lowering what the intermediate process raised
+    // only (lowering needs no privilege).
+    if let Some(rlimits) = ctx.process.rlimits() {
+        for rlimit in rlimits {
+            ctx.syscall.set_rlimit(rlimit).map_err(|err| {
+                tracing::error!(?err, ?rlimit, "failed to set rlimit");
+                InitProcessError::SyscallOther(err)
+            })?;
+        }
+    }
+
+    // runvz: the deferred profile, after the wait for `start` and before the
+    // startContainer hooks, which run under it as under runc.
+    #[cfg(feature = "libseccomp")]
+    if let Some((filter, seccomp)) = deferred_seccomp {
+        seccomp::load_prepared(&filter, seccomp).map_err(|err| {
+            tracing::error!(?err, "failed to initialize seccomp");
+            err
+        })?;
+    }
+
     // start_container hook needs to be called after the namespace setup, but
     // before pivot_root is called. This runs in the container namespaces.
     if matches!(args.container_type, ContainerType::InitContainer) {
@@ -537,17 +572,6 @@ pub fn container_init_process(
     if ctx.process.args().is_none() {
         tracing::error!("on non-Windows, at least one process arg entry is required");
         Err(MissingSpecError::Args)?;
-    }
-
-    // runvz: the exact limits, lowering what the intermediate process raised
-    // only (lowering needs no privilege).
-    if let Some(rlimits) = ctx.process.rlimits() {
-        for rlimit in rlimits {
-            ctx.syscall.set_rlimit(rlimit).map_err(|err| {
-                tracing::error!(?err, ?rlimit, "failed to set rlimit");
-                InitProcessError::SyscallOther(err)
-            })?;
-        }
     }
 
     args.executor.exec(ctx.spec).map_err(|err| {
