@@ -37,15 +37,19 @@ pub struct Settings {
 pub const PREFIX: &str = "runvz.";
 const UBC_PREFIX: &str = "runvz.ubc.";
 
-/// Keys other issues' features read; accepted here so a config carrying them is
-/// not refused, and checked by the code that uses them.
-const OTHER_KEYS: [&str; 6] = [
-    "runvz.system",
-    "runvz.userns",
-    "runvz.haltsignal",
-    "runvz.diskspace",
-    "runvz.diskinodes",
-    "runvz.cpumask",
+/// Keys other modules read (system containers); accepted here and checked by
+/// the code that uses them.
+const OTHER_KEYS: [&str; 3] = ["runvz.system", "runvz.userns", "runvz.haltsignal"];
+
+/// OpenVZ knobs runvz does not enforce yet: refused, never silently ignored
+/// (a tenant's disk quota that is not there is worse than an error).
+const NOT_YET: [(&str, &str); 3] = [
+    ("runvz.diskspace", "disk quota is not implemented yet"),
+    ("runvz.diskinodes", "disk quota is not implemented yet"),
+    (
+        "runvz.cpumask",
+        "CPU masks are not implemented yet; use linux.resources.cpu.cpus",
+    ),
 ];
 
 impl Settings {
@@ -89,7 +93,12 @@ impl Settings {
                     settings.iopslimit = Some(parse_value(value, Unit::Count).map_err(fail)?)
                 }
                 k if OTHER_KEYS.contains(&k) => {}
-                _ => return Err(fail("unknown runvz annotation".to_string())),
+                k => {
+                    return Err(match NOT_YET.iter().find(|(name, _)| *name == k) {
+                        Some((_, why)) => fail(format!("not supported: {why}")),
+                        None => fail("unknown runvz annotation".to_string()),
+                    });
+                }
             }
         }
         Ok(settings)
@@ -229,5 +238,7 @@ mod tests {
         assert!(err(&[("runvz.ubc.numproc", "10M")]).contains("takes no size suffix"));
         assert!(err(&[("runvz.cpuunits", "5")]).contains("outside 8…500000"));
         assert!(err(&[("runvz.frobnicate", "1")]).contains("unknown runvz annotation"));
+        assert!(err(&[("runvz.diskspace", "1G")]).contains("not supported: disk quota"));
+        assert!(err(&[("runvz.cpumask", "0-1")]).contains("not supported: CPU masks"));
     }
 }
