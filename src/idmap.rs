@@ -37,6 +37,8 @@ const BINDS: &str = "idmapped";
 const LAYERS: &str = "layers";
 /// Where sysfs of a network namespace given by path is mounted.
 const SYSFS: &str = "sys";
+/// The mount point of the container's /proc view (`procview` serves it).
+pub const PROCVIEW: &str = "proc";
 
 /// The directory of a container's idmapped mounts; `key` is its
 /// [`crate::userns::key`]. Named by a hash, since the key can be longer than
@@ -471,7 +473,7 @@ pub fn remove(dir: &Path) -> Result<()> {
     };
     // The rootfs first: an overlay of idmapped layers holds them busy.
     let mut targets = vec![
-        PathBuf::from(crate::procview::MOUNT_DIR),
+        PathBuf::from(PROCVIEW),
         PathBuf::from(ROOTFS),
         PathBuf::from(SYSFS),
     ];

@@ -31,8 +31,9 @@ use crate::container::Store;
 
 /// The files served, by inode (the root directory is 1).
 const FILES: [&str; 3] = ["meminfo", "cpuinfo", "uptime"];
-/// Where the filesystem is mounted, in the container's host-side directory.
-pub const MOUNT_DIR: &str = "proc";
+/// Where the filesystem is mounted, in the container's host-side directory
+/// (whose layout is idmap's).
+const MOUNT_DIR: &str = crate::idmap::PROCVIEW;
 /// The server's PID, beside it, so `delete` can make sure it is gone.
 const PID_FILE: &str = "procview.pid";
 

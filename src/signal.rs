@@ -8,6 +8,10 @@ use nix::sys::signal::Signal;
 
 pub fn parse(raw: &str) -> Result<i32> {
     let raw = raw.trim();
+    // runc takes an empty signal for the default one.
+    if raw.is_empty() {
+        return Ok(libc::SIGTERM);
+    }
     if let Ok(n) = raw.parse::<i32>() {
         // 0 checks that the process exists, as kill(2) does.
         // runc hands any number to kill(2); the kernel refuses these.

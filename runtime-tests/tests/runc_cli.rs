@@ -530,6 +530,13 @@ fn rows() -> Vec<Row> {
             .on(RunningTrapsTerm)
             .silent()
             .status("stopped"),
+        row(
+            "kill with an empty signal sends SIGTERM",
+            &["kill", "{id}", ""],
+        )
+        .on(RunningTrapsTerm)
+        .silent()
+        .status("stopped"),
         row("kill SIGUSR1", &["kill", "{id}", "SIGUSR1"])
             .on(Running)
             .silent()
