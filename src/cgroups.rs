@@ -12,9 +12,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
+/// Where the host's cgroup hierarchies are mounted (the one tree on v2).
+pub const ROOT: &str = "/sys/fs/cgroup";
+
 /// True on a pure cgroup v2 host (cgroup2 mounted on /sys/fs/cgroup itself).
 pub fn is_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    Path::new(ROOT).join("cgroup.controllers").exists()
 }
 
 /// A config's `cgroupsPath` kept inside the cgroup tree, as runc keeps it: `..`
@@ -86,8 +89,9 @@ pub fn apply_resources(
 /// the new period exceeds the parent's (a Kubernetes pod's) ratio; then the
 /// quota goes first and the period after it.
 fn write_cfs_v1(cgroup_path: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
-    let dir =
-        Path::new("/sys/fs/cgroup/cpu").join(cgroup_path.strip_prefix("/").unwrap_or(cgroup_path));
+    let dir = Path::new(ROOT)
+        .join("cpu")
+        .join(cgroup_path.strip_prefix("/").unwrap_or(cgroup_path));
     let write = |file: &str, value: String| {
         std::fs::write(dir.join(file), &value).map_err(|err| {
             anyhow::anyhow!(
@@ -217,9 +221,9 @@ pub fn dirs_in_every_hierarchy(cgroup_path: &Path) -> Vec<std::path::PathBuf> {
 /// The root of every mounted hierarchy (the one unified tree on v2).
 pub fn hierarchy_roots() -> Vec<std::path::PathBuf> {
     if is_v2() {
-        vec![Path::new("/sys/fs/cgroup").to_path_buf()]
+        vec![Path::new(ROOT).to_path_buf()]
     } else {
-        std::fs::read_dir("/sys/fs/cgroup")
+        std::fs::read_dir(ROOT)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }
@@ -236,7 +240,7 @@ pub fn read_file(
     v2_file: &str,
 ) -> Option<String> {
     let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
-    let root = Path::new("/sys/fs/cgroup");
+    let root = Path::new(ROOT);
     let file = if is_v2() {
         root.join(relative).join(v2_file)
     } else {
@@ -316,6 +320,6 @@ pub fn precreate_parents(cgroup_path: &Path, systemd: bool) {
     if let Some(parent) = Path::new(relative.trim_start_matches('/')).parent()
         && !parent.as_os_str().is_empty()
     {
-        let _ = std::fs::create_dir_all(Path::new("/sys/fs/cgroup").join(parent));
+        let _ = std::fs::create_dir_all(Path::new(ROOT).join(parent));
     }
 }

@@ -259,7 +259,7 @@ pub fn new_machine_id() -> Result<String> {
 /// it: its cgroup namespace is then rooted there and systemd inside can build
 /// its tree (init.scope, system.slice) in a subtree of its own.
 pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup/systemd");
+    let root = Path::new(crate::cgroups::ROOT).join("systemd");
     if crate::cgroups::is_v2() || !root.join("cgroup.procs").exists() {
         return None;
     }
@@ -277,12 +277,12 @@ pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
 /// The named systemd hierarchy as a root no symlink is followed in, and `dir`
 /// relative to it.
 fn named_hierarchy(dir: &Path) -> Result<(pathrs::Root, PathBuf)> {
-    let top = Path::new("/sys/fs/cgroup/systemd");
+    let top = Path::new(crate::cgroups::ROOT).join("systemd");
     let relative = dir
-        .strip_prefix(top)
+        .strip_prefix(&top)
         .map_err(|_| anyhow::anyhow!("{} is not in {}", dir.display(), top.display()))?;
     let relative = crate::safepath::plain_relative(relative, "cgroup")?;
-    Ok((crate::safepath::strict_root(top)?, relative))
+    Ok((crate::safepath::strict_root(&top)?, relative))
 }
 
 /// Writes runvz's PID into `cgroup.procs` of `relative` in the hierarchy, by fd.

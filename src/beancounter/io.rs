@@ -17,7 +17,7 @@ pub fn weight_support() -> Result<&'static str, String> {
             Err("the io controller is not available".to_string())
         };
     }
-    let blkio = Path::new("/sys/fs/cgroup/blkio");
+    let blkio = Path::new(crate::cgroups::ROOT).join("blkio");
     if blkio.join("blkio.weight").exists() {
         Ok("cgroup blkio.weight")
     } else if blkio.join("blkio.bfq.weight").exists() {
@@ -34,7 +34,7 @@ pub fn weight_support() -> Result<&'static str, String> {
 
 /// Whether the v2 root offers the io controller.
 fn v2_io_controller() -> bool {
-    fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+    fs::read_to_string(Path::new(crate::cgroups::ROOT).join("cgroup.controllers"))
         .is_ok_and(|c| c.split_whitespace().any(|c| c == "io"))
 }
 
@@ -76,7 +76,10 @@ pub fn throttle_support() -> Result<String, String> {
         }
         "cgroup io.max"
     } else {
-        if !Path::new("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device").exists() {
+        if !Path::new(crate::cgroups::ROOT)
+            .join("blkio/blkio.throttle.read_bps_device")
+            .exists()
+        {
             return Err("the blkio controller has no throttling".to_string());
         }
         "cgroup blkio.throttle"
