@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::fs;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -160,26 +160,29 @@ impl State {
     }
 
     #[instrument(level = "trace")]
+    /// runvz: written to a temporary file, synced and renamed over the old
+    /// one, so a reader (`state`, `delete`, another runvz) sees the old state
+    /// or the new one, never a truncated file.
     pub fn save(&self, container_root: &Path) -> Result<()> {
         let state_file_path = Self::file_path(container_root);
+        let tmp_path = container_root.join(format!(".state.json.tmp{}", std::process::id()));
+        let open_error = |err: std::io::Error| {
+            tracing::error!(
+                state_file_path = ?state_file_path,
+                err = %err,
+                "failed to open container state file",
+            );
+            StateError::OpenStateFile {
+                state_file_path: state_file_path.to_owned(),
+                source: err,
+            }
+        };
         let file = fs::OpenOptions::new()
-            .read(true)
             .write(true)
-            .append(false)
             .create(true)
             .truncate(true)
-            .open(&state_file_path)
-            .map_err(|err| {
-                tracing::error!(
-                    state_file_path = ?state_file_path,
-                    err = %err,
-                    "failed to open container state file",
-                );
-                StateError::OpenStateFile {
-                    state_file_path: state_file_path.to_owned(),
-                    source: err,
-                }
-            })?;
+            .open(&tmp_path)
+            .map_err(open_error)?;
         let mut writer = BufWriter::new(file);
         serde_json::to_writer(&mut writer, self).map_err(|err| {
             tracing::error!(
@@ -187,23 +190,29 @@ impl State {
                 %err,
                 "failed to parse container state file",
             );
+            let _ = fs::remove_file(&tmp_path);
             StateError::ParseStateFile {
                 state_file_path: state_file_path.to_owned(),
                 source: err,
             }
         })?;
-        writer.flush().map_err(|err| {
+        let write_error = |err: std::io::Error| {
             tracing::error!(
                 ?state_file_path,
                 %err,
                 "failed to write container state file",
             );
+            let _ = fs::remove_file(&tmp_path);
             StateError::WriteStateFile {
                 state_file_path: state_file_path.to_owned(),
                 source: err,
             }
-        })?;
-
+        };
+        let file = writer
+            .into_inner()
+            .map_err(|err| write_error(err.into_error()))?;
+        file.sync_all().map_err(write_error)?;
+        fs::rename(&tmp_path, &state_file_path).map_err(write_error)?;
         Ok(())
     }
 
