@@ -67,11 +67,32 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // Its own session: the caller's terminal or signals must not end it.
-    // SAFETY: setsid is async-signal-safe and touches nothing else.
+    // Its own session: the caller's terminal or signals must not end it. And
+    // none of the caller's descriptors: an engine's sync pipe held open by a
+    // server that lives as long as the container would hang the engine.
+    // SAFETY: setsid, close_range and fcntl are async-signal-safe syscalls
+    // that touch no memory of the process.
     unsafe {
         use std::os::unix::process::CommandExt;
-        server.pre_exec(|| nix::unistd::setsid().map(drop).map_err(Into::into));
+        server.pre_exec(|| {
+            nix::unistd::setsid()?;
+            // Close-on-exec rather than closed, so std's own exec-error pipe
+            // still works; every fd from 3 up is gone once the server runs.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            let rc = libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
+            if rc != 0 {
+                // Kernels before 5.11: one by one.
+                for fd in 3..4096 {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
     }
     let mut child = server
         .spawn()

@@ -724,3 +724,49 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
     h.cmd(&["delete", "--force", &h.id]).ok();
     h.assert_no_leak();
 }
+
+/// A system container's helpers outlive `create` (the /proc view server):
+/// none may keep a descriptor the caller handed to runvz, or a caller that
+/// waits for EOF on its pipe (an engine's sync pipe) hangs as long as the
+/// container lives.
+#[test]
+fn no_helper_keeps_the_callers_descriptors() {
+    if skip_for_runc() {
+        return;
+    }
+    if !Path::new("/dev/fuse").exists() {
+        skip("the /proc view: no /dev/fuse here");
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init("sysfd", out.path(), &[]);
+    // A pipe whose write end runvz inherits (not close-on-exec).
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), 0) }, 0);
+    let (read_end, write_end) = (fds[0], fds[1]);
+    // SAFETY: plain fcntl on a descriptor this test owns.
+    unsafe { libc::fcntl(read_end, libc::F_SETFD, libc::FD_CLOEXEC) };
+    c.run_detached();
+    // SAFETY: closing this test's own copy.
+    unsafe { libc::close(write_end) };
+    wait_file(&out.path().join("environ"));
+    let mut poll = libc::pollfd {
+        fd: read_end,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, a bounded wait.
+    let ready = unsafe { libc::poll(&mut poll, 1, 5000) };
+    let mut byte = [0u8; 1];
+    // SAFETY: reads at most one byte into `byte`.
+    let eof = ready == 1 && unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) } == 0;
+    // SAFETY: the test's own descriptor.
+    unsafe { libc::close(read_end) };
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+    assert!(
+        eof,
+        "the caller's pipe is still held open by a process runvz left running (poll: {ready})"
+    );
+}
