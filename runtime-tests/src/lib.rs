@@ -1390,28 +1390,41 @@ pub fn run_both(prefix: &str, setup: impl Fn(&mut Bundle)) -> Option<(Output, Ou
 /// Receives the pty master sent over a console socket (SCM_RIGHTS), as conmon and
 /// containerd's shim do.
 pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
-    use std::os::fd::AsRawFd;
     let (stream, _) = listener.accept().expect("console connection");
-    let mut data = [0u8; 256];
+    receive_with_fd(&stream, 256).1
+}
+
+/// One message (at most `max` bytes) and the descriptor sent with it by
+/// SCM_RIGHTS: the console socket's and the seccomp agent's protocol.
+pub fn receive_with_fd(
+    stream: &std::os::unix::net::UnixStream,
+    max: usize,
+) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let mut data = vec![0u8; max];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
     };
     let mut control = [0u8; 64];
     // SAFETY: msghdr points at buffers that live for the whole call.
-    let fd = unsafe {
+    let (n, fd) = unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = control.len();
         let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, 0);
-        assert!(n >= 0, "recvmsg failed");
+        assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no control message");
+        assert!(!cmsg.is_null(), "no descriptor came with the message");
         assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int)
+        (
+            n as usize,
+            std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int),
+        )
     };
+    data.truncate(n);
     // SAFETY: the fd arrived by SCM_RIGHTS and is ours alone.
-    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    (data, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }

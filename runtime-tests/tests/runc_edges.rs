@@ -179,8 +179,7 @@ fn errors_carry_runcs_key_phrases() {
         skip(&format!("runc comparison: {why}"));
         return;
     }
-    type Setup = fn(&mut Bundle);
-    let cases: [(&str, Setup, &str); 3] = [
+    let cases: [Refusal; 3] = [
         (
             "a /proc that is a symlink",
             |b| {
@@ -205,22 +204,16 @@ fn errors_carry_runcs_key_phrases() {
             "no-such-rootfs",
         ),
     ];
-    for (what, setup, phrase) in cases {
-        for rt in [Runtime::runc(), Runtime::new()] {
-            let mut ctx = Ctx::with_runtime(rt, "er", &["true"]);
-            setup(&mut ctx.bundle);
-            let out = ctx.run_fg(None, Duration::from_secs(30));
-            assert_ne!(out.code, 0, "{what}: {out}");
-            assert!(
-                out.stderr.contains("error") && out.stderr.contains(phrase),
-                "{what}: no 'error' or {phrase:?}: {out}"
-            );
-            for internal in ["youki", "ExecFailed", "BrokenChannel", "unexpected message"] {
-                assert!(!out.stderr.contains(internal), "{what}: {internal}: {out}");
-            }
-            ctx.assert_no_leak();
+    each_refusal("er", &cases, |what, phrase, out| {
+        assert_ne!(out.code, 0, "{what}: {out}");
+        assert!(
+            out.stderr.contains("error") && out.stderr.contains(phrase),
+            "{what}: no 'error' or {phrase:?}: {out}"
+        );
+        for internal in ["youki", "ExecFailed", "BrokenChannel", "unexpected message"] {
+            assert!(!out.stderr.contains(internal), "{what}: {internal}: {out}");
         }
-    }
+    });
     for rt in [Runtime::runc(), Runtime::new()] {
         let out = rt.cmd(&["state", "no-such-container"]);
         assert!(
@@ -238,8 +231,7 @@ fn bad_process_and_namespaces_are_refused_like_runc() {
         skip(&format!("runc comparison: {why}"));
         return;
     }
-    type Setup = fn(&mut Bundle);
-    let cases: [(&str, Setup, &str); 4] = [
+    let cases: [Refusal; 4] = [
         (
             "empty args",
             |b| {
@@ -276,15 +268,27 @@ fn bad_process_and_namespaces_are_refused_like_runc() {
             "not an absolute path, or a symlink",
         ),
     ];
+    each_refusal("bp", &cases, |what, phrase, out| {
+        assert!(
+            out.code == 1 && out.stderr.contains(phrase) && !out.stderr.contains("panicked"),
+            "{what}: want exit 1 and {phrase:?}: {out}"
+        );
+    });
+}
+
+/// A bad bundle: what it is, how the default bundle is spoiled, runc's phrase.
+type Refusal = (&'static str, fn(&mut Bundle), &'static str);
+
+/// Runs each spoiled bundle in the foreground under runc and under the
+/// runtime under test, hands every refusal to `check`, and requires that
+/// nothing is left behind.
+fn each_refusal(prefix: &str, cases: &[Refusal], check: impl Fn(&str, &str, &Output)) {
     for (what, setup, phrase) in cases {
         for rt in [Runtime::runc(), Runtime::new()] {
-            let mut ctx = Ctx::with_runtime(rt, "bp", &["true"]);
+            let mut ctx = Ctx::with_runtime(rt, prefix, &["true"]);
             setup(&mut ctx.bundle);
             let out = ctx.run_fg(None, Duration::from_secs(30));
-            assert!(
-                out.code == 1 && out.stderr.contains(phrase) && !out.stderr.contains("panicked"),
-                "{what}: want exit 1 and {phrase:?}: {out}"
-            );
+            check(what, phrase, &out);
             ctx.assert_no_leak();
         }
     }
@@ -597,6 +601,14 @@ fn no_pivot_leaves_no_procfs_to_remount() {
         skip("cannot mount a procfs on the host for the probe");
         return;
     }
+    // Unmounted however the test ends (before its directory goes).
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(target.clone());
     same("np", |c| {
         let mut b = Bundle::new();
         b.cgroups_path(&c.cg);
@@ -623,7 +635,6 @@ fn no_pivot_leaves_no_procfs_to_remount() {
             format!("host's procfs still mounted: {host_still_mounted}"),
         ]
     });
-    let _ = std::process::Command::new("umount").arg(&target).status();
 }
 
 /// `update` of the CPU period and quota in a pod whose own quota caps its
@@ -1040,29 +1051,9 @@ struct SeccompNotifResp {
 fn receive_state(
     stream: &std::os::unix::net::UnixStream,
 ) -> (serde_json::Value, std::os::fd::OwnedFd) {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut data = vec![0u8; 1 << 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut control = [0u8; 64];
-    // SAFETY: msghdr points at buffers that live for the whole call.
-    let (n, fd) = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, 0);
-        assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "the agent got no fd");
-        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::c_int);
-        (n as usize, std::os::fd::OwnedFd::from_raw_fd(fd))
-    };
-    let state = serde_json::from_slice(&data[..n]).expect("the state is one JSON message");
+    let (data, fd) = receive_with_fd(stream, 1 << 16);
+    assert!(!data.is_empty(), "the agent got an empty message");
+    let state = serde_json::from_slice(&data).expect("the state is one JSON message");
     (state, fd)
 }
 

@@ -19,6 +19,16 @@ fn skip_for_runc() -> bool {
 }
 
 /// Makes /sbin/init busybox's init in a bundle's own copy of the rootfs.
+/// For tests of the /proc view (a FUSE server): true, after the skip line,
+/// where the host has no /dev/fuse.
+fn skip_without_fuse() -> bool {
+    if Path::new("/dev/fuse").exists() {
+        return false;
+    }
+    skip("the /proc view: no /dev/fuse here");
+    true
+}
+
 fn link_busybox_init(rootfs: &Path) {
     fs::create_dir_all(rootfs.join("sbin")).unwrap();
     let _ = fs::remove_file(rootfs.join("sbin/init"));
@@ -134,11 +144,7 @@ fn an_init_gets_a_system_container_and_halts_on_kill() {
 /// the time since its init started. The server behind them goes on delete.
 #[test]
 fn proc_shows_the_containers_memory_cpus_and_uptime() {
-    if skip_for_runc() {
-        return;
-    }
-    if !Path::new("/dev/fuse").exists() {
-        skip("the /proc view: no /dev/fuse here");
+    if skip_for_runc() || skip_without_fuse() {
         return;
     }
     let out = TempDir::new("sys-out");
@@ -731,11 +737,7 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
 /// container lives.
 #[test]
 fn no_helper_keeps_the_callers_descriptors() {
-    if skip_for_runc() {
-        return;
-    }
-    if !Path::new("/dev/fuse").exists() {
-        skip("the /proc view: no /dev/fuse here");
+    if skip_for_runc() || skip_without_fuse() {
         return;
     }
     let out = TempDir::new("sys-out");
