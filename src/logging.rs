@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -138,27 +138,6 @@ pub fn report_error(log: Option<&Path>, json: bool, msg: &str) {
         return;
     }
     eprintln!("runvz: error: {msg}");
-}
-
-/// A usage error, before the flags are parsed: `--log` and `--log-format` are
-/// picked from the raw arguments so the error still reaches the log.
-pub fn usage_error(args: &[String], msg: &str) {
-    let mut log = None;
-    let mut json = false;
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || inline.clone().or_else(|| rest.next().cloned());
-        match name {
-            "--log" => log = value().map(PathBuf::from),
-            "--log-format" => json = value().as_deref() == Some("json"),
-            _ => {}
-        }
-    }
-    report_error(log.as_deref(), json, msg);
 }
 
 /// Collects an event's message and its other fields (`key=value`) into one line.

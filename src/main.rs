@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             }
             let usage = cli::usage_error(&err, &raw);
             print!("{}", usage.stdout);
-            logging::usage_error(&raw, &usage.message);
+            logging::report_error(usage.log.as_deref(), usage.json, &usage.message);
             return ExitCode::from(usage.code);
         }
     };

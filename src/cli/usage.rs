@@ -37,19 +37,45 @@ pub struct Usage {
     /// What goes to stdout: `Incorrect Usage…` and the command's help.
     pub stdout: String,
     pub code: u8,
+    /// `--log` and whether `--log-format json`, read from the raw arguments:
+    /// the error reaches the log even though the flags did not parse.
+    pub log: Option<std::path::PathBuf>,
+    pub json: bool,
 }
 
-/// The command named on the command line, if any.
-pub fn command_name(args: &[String]) -> Option<&str> {
+/// What a usage error needs from arguments clap could not parse.
+struct Raw<'a> {
+    command: Option<&'a str>,
+    log: Option<&'a str>,
+    log_format: Option<&'a str>,
+}
+
+/// One walk over the raw arguments: the global flags' values (`--log F` or
+/// `--log=F`) and the first word that is not a flag or a flag's value.
+fn scan(args: &[String]) -> Raw<'_> {
+    let mut raw = Raw {
+        command: None,
+        log: None,
+        log_format: None,
+    };
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
-        if GLOBAL_VALUES.contains(&arg.as_str()) {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        if GLOBAL_VALUES.contains(&name) {
+            let value = inline.or_else(|| rest.next().map(String::as_str));
+            match name {
+                "--log" => raw.log = value,
+                "--log-format" => raw.log_format = value,
+                _ => {}
+            }
+        } else if !arg.starts_with('-') && raw.command.is_none() {
+            raw.command = Some(arg);
         }
     }
-    None
+    raw
 }
 
 fn context(err: &clap::Error, kind: ContextKind) -> String {
@@ -67,7 +93,10 @@ fn go_flag(arg: &str) -> String {
 }
 
 pub fn explain(err: &clap::Error, args: &[String], help: impl Fn(Option<&str>) -> String) -> Usage {
-    let command = command_name(args).filter(|c| ARITY.iter().any(|(n, ..)| n == c));
+    let raw = scan(args);
+    let log = raw.log.map(std::path::PathBuf::from);
+    let json = raw.log_format == Some("json");
+    let command = raw.command.filter(|c| ARITY.iter().any(|(n, ..)| n == c));
     let arity = |too_many: bool| {
         let cmd = command?;
         let (_, few, many) = ARITY.iter().find(|(n, ..)| *n == cmd)?;
@@ -81,6 +110,8 @@ pub fn explain(err: &clap::Error, args: &[String], help: impl Fn(Option<&str>) -
                 message: format!("No help topic for '{name}'"),
                 stdout: String::new(),
                 code: 3,
+                log,
+                json,
             };
         }
         ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues => {
@@ -112,6 +143,8 @@ pub fn explain(err: &clap::Error, args: &[String], help: impl Fn(Option<&str>) -
         message,
         stdout: format!("{headline}\n\n{}", help(command)),
         code,
+        log,
+        json,
     }
 }
 
@@ -134,15 +167,20 @@ mod tests {
 
     #[test]
     fn finds_the_command_past_global_flags() {
+        let command = |line: &str| scan(&args(line)).command.map(String::from);
         assert_eq!(
-            command_name(&args("runvz --root /r --debug kill x")),
+            command("runvz --root /r --debug kill x").as_deref(),
             Some("kill")
         );
         assert_eq!(
-            command_name(&args("runvz --log-format json state")),
+            command("runvz --log-format json state").as_deref(),
             Some("state")
         );
-        assert_eq!(command_name(&args("runvz --debug")), None);
+        assert_eq!(command("runvz --debug"), None);
+        let raw = args("runvz --log=/l --log-format json state");
+        let found = scan(&raw);
+        assert_eq!((found.log, found.log_format), (Some("/l"), Some("json")));
+        assert_eq!(found.command, Some("state"));
     }
 
     #[test]
