@@ -91,33 +91,3 @@ pub fn throttle_support() -> Result<String, String> {
     let names: Vec<&str> = disks.iter().map(|d| d.2.as_str()).collect();
     Ok(format!("{controller} on {}", names.join(", ")))
 }
-
-/// How each OpenVZ CPU and I/O knob is enforced here (for `features` and the
-/// JSON report): (annotation key, Ok(mechanism) or Err(why not)).
-pub fn knob_support() -> Vec<(&'static str, Result<String, String>)> {
-    let cpu_weight = if crate::cgroups::is_v2() {
-        "cgroup cpu.weight = cpuunits / 10"
-    } else {
-        "cgroup cpu.shares = cpuunits × 1024 / 1000"
-    };
-    vec![
-        ("runvz.cpuunits", Ok(cpu_weight.to_string())),
-        (
-            "runvz.cpulimit",
-            Ok("CFS quota (percent of one CPU, 100 ms period)".to_string()),
-        ),
-        ("runvz.cpus", Ok("cpuset (CPUs 0…N-1)".to_string())),
-        (
-            "runvz.ioprio",
-            weight_support().map(|file| format!("{file} (weights 320…640)")),
-        ),
-        (
-            "runvz.iolimit",
-            throttle_support().map(|t| format!("{t} (read and write bytes/s)")),
-        ),
-        (
-            "runvz.iopslimit",
-            throttle_support().map(|t| format!("{t} (read and write ops/s)")),
-        ),
-    ]
-}

@@ -3,116 +3,98 @@
 //! every process of the container, and mount-backed ones (numpty, shmpages) by
 //! remounting inside the container's mount namespace.
 
-use std::collections::HashMap;
-
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use libcontainer::oci_spec::runtime::LinuxResources;
+use nix::mount::MsFlags;
 use nix::unistd::Pid;
-use serde_json::{Value, json};
 
-use super::params::Param;
+use super::params::{Enforcement, Group, MountBound};
 use super::settings::Settings;
+use super::spec::{self, mount_option};
 
 /// What applying new settings takes: cgroup resources, rlimits, remounts.
 pub struct Changes {
+    /// Only the parts of the resources the changed parameters own, so an
+    /// update of numproc does not also reset a memory limit set with
+    /// `update --memory`.
     pub resources: LinuxResources,
     /// (RLIMIT_*, soft, hard)
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
-    /// (mount point, mount flags, options)
-    pub remounts: Vec<(&'static str, nix::mount::MsFlags, String)>,
+    /// (filesystem, options)
+    pub remounts: Vec<(MountBound, String)>,
 }
 
-/// Works out the changes for the parameters in `changed` (annotation keys),
-/// with `settings` the complete settings after the change.
-pub fn plan(
-    settings: &Settings,
-    changed: &HashMap<String, String>,
-    where_: &str,
-) -> Result<Changes> {
-    // The same mapping as at create, onto an empty spec.
-    let mut spec = json!({"linux": {}, "process": {}, "mounts": []});
-    super::spec::apply(settings, &mut spec, where_)?;
-    let resources: LinuxResources = serde_json::from_value(
-        spec["linux"]
-            .get("resources")
-            .cloned()
-            .unwrap_or_else(|| json!({})),
-    )?;
-    let touched = |param: Param| changed.contains_key(&format!("runvz.ubc.{}", param.name()));
-
+/// Works out the changes for the parameters set in `changed`, with `settings`
+/// the complete settings after the change.
+pub fn plan(settings: &Settings, changed: &Settings, where_: &str) -> Result<Changes> {
+    // The same plan as at create.
+    let plan = spec::plan(settings, where_)?;
+    let mut groups: Vec<Group> = changed.knobs.keys().map(|k| k.describe().group).collect();
     let mut rlimits = Vec::new();
-    for (param, name, resource) in [
-        (Param::Numfile, "RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
-        (Param::Lockedpages, "RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
-        (
-            Param::Numsiginfo,
-            "RLIMIT_SIGPENDING",
-            libc::RLIMIT_SIGPENDING,
-        ),
-        (Param::Privvmpages, "RLIMIT_AS", libc::RLIMIT_AS),
-    ] {
-        if !touched(param) {
-            continue;
-        }
-        let entry = spec["process"]["rlimits"]
-            .as_array()
-            .and_then(|r| r.iter().find(|r| r["type"] == name))
-            .ok_or_else(|| anyhow!("{where_}: no {name} worked out for {}", param.name()))?;
-        let value = |key: &str| entry[key].as_u64().unwrap_or(u64::MAX);
-        rlimits.push((resource, value("soft"), value("hard")));
-    }
-
-    use nix::mount::MsFlags;
     let mut remounts = Vec::new();
-    if touched(Param::Numpty) {
-        let max = mount_option(&spec, "/dev/pts", "max").ok_or_else(|| {
-            anyhow!("{where_}: numpty cannot be made unlimited on a running container")
-        })?;
-        remounts.push((
-            "/dev/pts",
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            format!("max={max}"),
-        ));
-    }
-    if touched(Param::Shmpages) {
-        let size = mount_option(&spec, "/dev/shm", "size").unwrap_or_else(|| {
-            // Unlimited: tmpfs takes 0 as "no limit".
-            "0".to_string()
-        });
-        remounts.push((
-            "/dev/shm",
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            format!("size={size}"),
-        ));
+    for param in changed.ubc.keys() {
+        match param.describe().enforcement {
+            Enforcement::Cgroup(group) => groups.push(group),
+            Enforcement::Rlimit(rlimit) => {
+                if let Some((_, _, soft, hard)) = plan.rlimits.iter().find(|r| r.0 == *param) {
+                    rlimits.push((rlimit.resource(), *soft, *hard));
+                }
+            }
+            Enforcement::Mount(mount) => {
+                let value = plan.mounts.iter().find(|m| m.0 == mount).map(|m| m.1);
+                let options = match (mount, value) {
+                    (_, Some(value)) => mount_option(mount, value),
+                    (MountBound::Devpts, None) => {
+                        bail!("{where_}: numpty cannot be made unlimited on a running container")
+                    }
+                    // Unlimited: tmpfs takes 0 as "no limit".
+                    (MountBound::Shm, None) => mount_option(mount, 0),
+                };
+                remounts.push((mount, options));
+            }
+            Enforcement::None => {}
+        }
     }
     Ok(Changes {
-        resources,
+        resources: only(&plan.resources, &groups),
         rlimits,
         remounts,
     })
 }
 
-fn mount_option(spec: &Value, destination: &str, key: &str) -> Option<String> {
-    spec["mounts"]
-        .as_array()?
+/// The parts of `all` in the given groups.
+fn only(all: &LinuxResources, groups: &[Group]) -> LinuxResources {
+    let mut out = LinuxResources::default();
+    for group in groups {
+        match group {
+            Group::Pids => out.set_pids(*all.pids()),
+            Group::Memory => out.set_memory(*all.memory()),
+            Group::Cpu => out.set_cpu(all.cpu().clone()),
+            Group::BlockIo => out.set_block_io(all.block_io().clone()),
+        };
+    }
+    let kept: std::collections::HashMap<String, String> = all
+        .unified()
         .iter()
-        .find(|m| m["destination"] == destination)?["options"]
-        .as_array()?
-        .iter()
-        .filter_map(|o| o.as_str()?.strip_prefix(&format!("{key}=")))
-        .map(str::to_string)
-        .next_back()
+        .flatten()
+        .filter(|(k, _)| groups.iter().any(|g| k.starts_with(g.unified_prefix())))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !kept.is_empty() {
+        out.set_unified(Some(kept));
+    }
+    out
 }
 
 /// The rlimits the beancounters give a process now (after any live update):
 /// what a process exec'd into the container later starts with.
 pub fn current_rlimits(settings: &Settings) -> Result<Vec<oci_spec::runtime::PosixRlimit>> {
-    let mut spec = json!({"linux": {}, "process": {}, "mounts": []});
-    super::spec::apply(settings, &mut spec, "exec")?;
-    match spec["process"].get("rlimits") {
-        Some(rlimits) => Ok(serde_json::from_value(rlimits.clone())?),
-        None => Ok(Vec::new()),
-    }
+    let plan = spec::plan(settings, "exec")?;
+    Ok(plan
+        .rlimits
+        .iter()
+        .map(|(_, rlimit, soft, hard)| spec::rlimit_entry(*rlimit, *soft, *hard))
+        .collect())
 }
 
 /// Sets the rlimits on every process of the container.
@@ -161,10 +143,7 @@ fn current_hard(pid: Pid, resource: libc::__rlimit_resource_t) -> Option<u64> {
 /// container root's power over what it finds), resolves each mount point inside
 /// the container's root without following any symlink, checks that it is a
 /// filesystem of the expected type and remounts it through its fd.
-pub fn remount_in_container(
-    init: Pid,
-    remounts: &[(&'static str, nix::mount::MsFlags, String)],
-) -> Result<()> {
+pub fn remount_in_container(init: Pid, remounts: &[(MountBound, String)]) -> Result<()> {
     if remounts.is_empty() {
         return Ok(());
     }
@@ -180,7 +159,7 @@ pub fn remount_in_container(
             let ok = joined
                 && remounts
                     .iter()
-                    .all(|(target, flags, data)| remount_here(target, *flags, data).is_ok());
+                    .all(|(mount, data)| remount_here(*mount, data).is_ok());
             // SAFETY: _exit ends the child without running the parent's cleanup.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
@@ -190,7 +169,7 @@ pub fn remount_in_container(
                 "cannot remount {} inside the container",
                 remounts
                     .iter()
-                    .map(|r| r.0)
+                    .map(|r| r.0.destination())
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),
@@ -211,7 +190,7 @@ fn container_userns(init: Pid) -> Result<Option<std::fs::File>> {
 /// In the container's mount namespace (whose root is now the child's root):
 /// remounts the mount at `target` (absolute in the container), found without
 /// following symlinks, if it is the filesystem a beancounter remount is for.
-fn remount_here(target: &str, flags: nix::mount::MsFlags, data: &str) -> nix::Result<()> {
+fn remount_here(mount: MountBound, data: &str) -> nix::Result<()> {
     use std::os::fd::{AsFd, AsRawFd};
     let root = nix::fcntl::open(
         "/",
@@ -220,7 +199,7 @@ fn remount_here(target: &str, flags: nix::mount::MsFlags, data: &str) -> nix::Re
     )?;
     // SAFETY: open just returned this fd; nothing else owns it.
     let root = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
-    let relative = std::path::Path::new(target.trim_start_matches('/'));
+    let relative = std::path::Path::new(mount.destination().trim_start_matches('/'));
     let fd = crate::safepath::openat2(
         root.as_fd(),
         relative,
@@ -228,9 +207,15 @@ fn remount_here(target: &str, flags: nix::mount::MsFlags, data: &str) -> nix::Re
         libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
     )
     .map_err(|err| nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)))?;
-    let expected = match target {
-        "/dev/pts" => nix::sys::statfs::DEVPTS_SUPER_MAGIC,
-        _ => nix::sys::statfs::TMPFS_MAGIC,
+    let (expected, flags) = match mount {
+        MountBound::Devpts => (
+            nix::sys::statfs::DEVPTS_SUPER_MAGIC,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        ),
+        MountBound::Shm => (
+            nix::sys::statfs::TMPFS_MAGIC,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        ),
     };
     if nix::sys::statfs::fstatfs(&fd)?.filesystem_type() != expected {
         return Err(nix::errno::Errno::EINVAL);
@@ -242,7 +227,7 @@ fn remount_here(target: &str, flags: nix::mount::MsFlags, data: &str) -> nix::Re
         None::<&str>,
         ".",
         None::<&str>,
-        nix::mount::MsFlags::MS_REMOUNT | flags,
+        MsFlags::MS_REMOUNT | flags,
         Some(data),
     )
 }

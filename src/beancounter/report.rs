@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::params::{ALL, PAGE_SIZE, Param, UNLIMITED};
+use super::params::{ALL, PAGE_SIZE, Param, TABLE_ROWS, UNLIMITED};
 use super::settings::{Bound, Settings};
 use crate::container::{Container, write_atomic};
 
@@ -37,6 +37,8 @@ pub struct Row {
     pub enforced: bool,
     /// How the bound is enforced, or why it is not.
     pub mechanism: String,
+    /// Where held, maxheld and failcnt come from.
+    pub measured_from: &'static str,
 }
 
 /// The container's `runvz.*` annotations: config.json's, then `update`'s.
@@ -101,7 +103,7 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
                 seen.get(param.name()).map(|_| "sampled"),
             ),
         };
-        let mechanism = super::spec::mechanism(param);
+        let mechanism = param.mechanism();
         rows.push(Row {
             resource: param.name(),
             unit: param.unit().name(),
@@ -115,6 +117,7 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
             mechanism: mechanism
                 .map(str::to_string)
                 .unwrap_or_else(|| "not enforced on this kernel".to_string()),
+            measured_from: param.describe().measured_from,
         });
     }
     if live.is_some() {
@@ -145,15 +148,14 @@ pub fn format_table(containers: &[(String, Vec<Row>)]) -> String {
     let show = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
     for (id, rows) in containers {
         let by_name: HashMap<&str, &Row> = rows.iter().map(|r| (r.resource, r)).collect();
-        let mut first = true;
-        for name in TABLE_ORDER {
-            let label = if first {
+        for (i, param) in TABLE_ROWS.iter().enumerate() {
+            let label = if i == 0 {
                 format!("{id}:")
             } else {
                 String::new()
             };
-            first = false;
-            let line = match by_name.get(name) {
+            let row = param.and_then(|p| by_name.get(p.name()));
+            let line = match row {
                 Some(r) => format!(
                     "{label:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
                     r.resource,
@@ -173,36 +175,6 @@ pub fn format_table(containers: &[(String, Vec<Row>)]) -> String {
     }
     out
 }
-
-/// OpenVZ's row order, with its dummy rows; swappages (shown by OpenVZ in the
-/// per-container view) comes last.
-const TABLE_ORDER: [&str; 25] = [
-    "kmemsize",
-    "lockedpages",
-    "privvmpages",
-    "shmpages",
-    "dummy",
-    "numproc",
-    "physpages",
-    "vmguarpages",
-    "oomguarpages",
-    "numtcpsock",
-    "numflock",
-    "numpty",
-    "numsiginfo",
-    "tcpsndbuf",
-    "tcprcvbuf",
-    "othersockbuf",
-    "dgramrcvbuf",
-    "numothersock",
-    "dcachesize",
-    "numfile",
-    "dummy",
-    "dummy",
-    "dummy",
-    "numiptent",
-    "swappages",
-];
 
 #[derive(Debug, Default)]
 struct Usage {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 
-use super::params::{PAGE_SIZE, Param, UNLIMITED, Unit};
+use super::params::{ALL, Knob, KnobValue, PAGE_SIZE, Param, UNLIMITED, Unit};
 
 /// A beancounter's soft and hard bound, in the parameter's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,27 +19,30 @@ pub struct Bound {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     pub ubc: BTreeMap<Param, Bound>,
-    /// Fair CPU share, 8…500000 (OpenVZ default 1000).
-    pub cpuunits: Option<u64>,
-    /// Percent of one CPU (200 = two CPUs).
-    pub cpulimit: Option<u64>,
-    /// Number of CPUs the container may use.
-    pub cpus: Option<u64>,
-    /// I/O priority 0…7 (default 4).
-    pub ioprio: Option<u8>,
-    /// Disk bandwidth, bytes per second (0: unlimited).
-    pub iolimit: Option<u64>,
-    /// Disk operations per second (0: unlimited).
-    pub iopslimit: Option<u64>,
+    /// The CPU and I/O knobs set (see `params::Knob` for their meaning).
+    pub knobs: BTreeMap<Knob, u64>,
 }
 
 /// The annotation prefix runvz owns.
 pub const PREFIX: &str = "runvz.";
-const UBC_PREFIX: &str = "runvz.ubc.";
+pub const UBC_PREFIX: &str = "runvz.ubc.";
 
-/// Keys other modules read (system containers); accepted here and checked by
-/// the code that uses them.
-const OTHER_KEYS: [&str; 3] = ["runvz.system", "runvz.userns", "runvz.haltsignal"];
+/// System containers' annotations, read by `system` and checked there; here,
+/// what `features` says of each.
+pub const SYSTEM_KEYS: [(&str, &str); 3] = [
+    (
+        "runvz.system",
+        "true|false; default: true when the process is an init (/sbin/init, systemd)",
+    ),
+    (
+        "runvz.haltsignal",
+        "signal kill's SIGTERM becomes for a system container; default SIGRTMIN+3 (systemd), SIGUSR2 (busybox init)",
+    ),
+    (
+        "runvz.userns",
+        "auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | host: none",
+    ),
+];
 
 /// OpenVZ knobs runvz does not enforce yet: refused, never silently ignored
 /// (a tenant's disk quota that is not there is worse than an error).
@@ -68,40 +71,29 @@ impl Settings {
                 let param = Param::from_name(name).ok_or_else(|| {
                     fail(format!(
                         "unknown beancounter {name:?} (known: {})",
-                        super::params::ALL.map(|p| p.name()).join(", ")
+                        ALL.map(|p| p.name()).join(", ")
                     ))
                 })?;
                 let bound = parse_bound(value, param.unit()).map_err(fail)?;
                 settings.ubc.insert(param, bound);
-                continue;
-            }
-            match key.as_str() {
-                "runvz.cpuunits" => {
-                    settings.cpuunits = Some(parse_ranged(value, 8, 500_000).map_err(fail)?)
-                }
-                "runvz.cpulimit" => {
-                    settings.cpulimit = Some(parse_ranged(value, 0, 100 * 4096).map_err(fail)?)
-                }
-                "runvz.cpus" => settings.cpus = Some(parse_ranged(value, 1, 4096).map_err(fail)?),
-                "runvz.ioprio" => {
-                    settings.ioprio = Some(parse_ranged(value, 0, 7).map_err(fail)? as u8)
-                }
-                "runvz.iolimit" => {
-                    settings.iolimit = Some(parse_value(value, Unit::Bytes).map_err(fail)?)
-                }
-                "runvz.iopslimit" => {
-                    settings.iopslimit = Some(parse_value(value, Unit::Count).map_err(fail)?)
-                }
-                k if OTHER_KEYS.contains(&k) => {}
-                k => {
-                    return Err(match NOT_YET.iter().find(|(name, _)| *name == k) {
-                        Some((_, why)) => fail(format!("not supported: {why}")),
-                        None => fail("unknown runvz annotation".to_string()),
-                    });
-                }
+            } else if let Some(knob) = key.strip_prefix(PREFIX).and_then(Knob::from_name) {
+                let parsed = match knob.describe().value {
+                    KnobValue::Range(min, max) => parse_ranged(value, min, max),
+                    KnobValue::Amount(unit) => parse_value(value, unit),
+                };
+                settings.knobs.insert(knob, parsed.map_err(fail)?);
+            } else if !SYSTEM_KEYS.iter().any(|(k, _)| k == key) {
+                return Err(match NOT_YET.iter().find(|(name, _)| name == key) {
+                    Some((_, why)) => fail(format!("not supported: {why}")),
+                    None => fail("unknown runvz annotation".to_string()),
+                });
             }
         }
         Ok(settings)
+    }
+
+    pub fn knob(&self, knob: Knob) -> Option<u64> {
+        self.knobs.get(&knob).copied()
     }
 }
 
@@ -221,7 +213,7 @@ mod tests {
             }
         );
         assert_eq!(s.ubc[&Param::Numfile].limit, UNLIMITED);
-        assert_eq!(s.cpuunits, Some(1000));
+        assert_eq!(s.knob(Knob::Cpuunits), Some(1000));
     }
 
     #[test]

@@ -1,223 +1,412 @@
-//! Beancounters the OCI spec can carry, written into it before the container is
-//! built: cgroup resources (numproc, physpages, swappages, cpuunits, cpulimit,
-//! cpus), rlimits (numfile, lockedpages, numsiginfo, privvmpages) and mount
-//! options (numpty: devpts `max=`, shmpages: /dev/shm `size=`).
+//! Beancounters the OCI spec can carry: `plan` works out, from the settings and
+//! the parameter table, the cgroup resources, rlimits, mount options and
+//! sysctls they ask for; `apply` writes that plan into a container's spec before
+//! it is built, and `live` applies the same plan to a running container.
+
+use std::collections::HashMap;
 
 use anyhow::{Result, bail};
-use serde_json::{Value, json};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxNamespaceType, LinuxPids, LinuxResources,
+    LinuxThrottleDevice, LinuxThrottleDeviceBuilder, Mount, PosixRlimit, PosixRlimitBuilder, Spec,
+};
 
-use super::params::{PAGE_SIZE, Param, UNLIMITED};
+use super::params::{
+    ALL, Enforcement, Knob, MountBound, PAGE_SIZE, Param, Rlimit, UNLIMITED, Unit,
+};
 use super::settings::{Bound, Settings};
 
-/// How a parameter is enforced on this kernel, for reports and `features`.
-pub fn mechanism(param: Param) -> Option<&'static str> {
-    Some(match param {
-        Param::Numproc => "cgroup pids.max",
-        Param::Physpages => "cgroup memory limit (barrier: soft limit / memory.low)",
-        Param::Swappages => "cgroup memory+swap limit",
-        Param::Numfile => "RLIMIT_NOFILE",
-        Param::Lockedpages => "RLIMIT_MEMLOCK",
-        Param::Numsiginfo => "RLIMIT_SIGPENDING",
-        Param::Privvmpages => "RLIMIT_AS",
-        Param::Numpty => "devpts max=",
-        Param::Shmpages => "/dev/shm size= and kernel.shmall/shmmax (IPC namespace)",
-        Param::Vmguarpages if crate::cgroups::is_v2() => "cgroup memory.low (barrier)",
-        Param::Vmguarpages => "cgroup memory soft limit (barrier, unless physpages sets one)",
-        Param::Oomguarpages if crate::cgroups::is_v2() => "cgroup memory.min (barrier)",
-        _ => return None,
-    })
+/// What the settings ask of the kernel, in the OCI spec's terms. Only what the
+/// settings set is in it, so it can be laid over a spec or a running container.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub resources: LinuxResources,
+    /// memory.reservation came from vmguarpages on v1: a config's own wins.
+    reservation_is_fallback: bool,
+    /// (parameter, rlimit, soft, hard), u64::MAX for unlimited.
+    pub rlimits: Vec<(Param, Rlimit, u64, u64)>,
+    /// A bounded filesystem and its bound (devpts: ptys, shm: bytes).
+    pub mounts: Vec<(MountBound, u64)>,
+    /// Per-IPC-namespace sysctls (applied only where the container has its own).
+    pub ipc_sysctls: Vec<(&'static str, String)>,
 }
 
-/// Writes the settings into the spec (as JSON, the form config.json has).
-pub fn apply(settings: &Settings, spec: &mut Value, where_: &str) -> Result<()> {
-    let ubc = &settings.ubc;
-    let bytes = |pages: u64| pages.saturating_mul(PAGE_SIZE);
-    let limited = |b: &Bound| b.limit != UNLIMITED;
+/// Works out the plan; `where_` names the file (or `update`) for errors.
+pub fn plan(settings: &Settings, where_: &str) -> Result<Plan> {
+    let mut plan = Plan::default();
+    for param in ALL {
+        if let Some(bound) = settings.ubc.get(&param) {
+            plan_param(&mut plan, settings, param, *bound, where_)?;
+        }
+    }
+    plan_knobs(&mut plan, settings);
+    Ok(plan)
+}
 
-    if let Some(b) = ubc.get(&Param::Numproc).filter(|b| limited(b)) {
-        resources(spec)["pids"] = json!({"limit": b.limit});
+fn limited(b: &Bound) -> bool {
+    b.limit != UNLIMITED
+}
+
+/// Pages (or bytes) as the byte count a cgroup file takes.
+fn cgroup_bytes(value: u64, param: Param, where_: &str) -> Result<i64> {
+    let bytes = match param.unit() {
+        Unit::Pages => value.checked_mul(PAGE_SIZE),
+        _ => Some(value),
+    };
+    match bytes.and_then(|b| i64::try_from(b).ok()) {
+        Some(b) => Ok(b),
+        None => bail!(
+            "{where_}: {}: {value} is too large for a cgroup limit",
+            param.annotation()
+        ),
     }
-    if let Some(b) = ubc.get(&Param::Physpages) {
-        let memory = &mut resources(spec)["memory"];
-        if limited(b) {
-            memory["limit"] = json!(bytes(b.limit));
-        }
-        if b.barrier > 0 && b.barrier < b.limit {
-            memory["reservation"] = json!(bytes(b.barrier));
-        }
-    }
-    // Guarantees: vmguarpages is protected from reclaim, oomguarpages even
-    // from the OOM killer's reclaim (memory.min exists on v2 only).
-    if let Some(b) = ubc
-        .get(&Param::Vmguarpages)
-        .filter(|b| b.barrier > 0 && limited(b))
-    {
-        if crate::cgroups::is_v2() {
-            unified(spec)["memory.low"] = json!(bytes(b.barrier).to_string());
-        } else if resources(spec)["memory"]["reservation"].is_null() {
-            resources(spec)["memory"]["reservation"] = json!(bytes(b.barrier));
-        }
-    }
-    if let Some(b) = ubc
-        .get(&Param::Oomguarpages)
-        .filter(|b| b.barrier > 0 && limited(b))
-        && crate::cgroups::is_v2()
-    {
-        unified(spec)["memory.min"] = json!(bytes(b.barrier).to_string());
-    }
-    if let Some(b) = ubc.get(&Param::Swappages).filter(|b| limited(b)) {
-        // OCI's memory.swap is memory + swap, so it needs a memory limit.
-        let Some(phys) = ubc.get(&Param::Physpages).filter(|p| limited(p)) else {
-            bail!("{where_}: runvz.ubc.swappages: needs runvz.ubc.physpages with a limit");
-        };
-        resources(spec)["memory"]["swap"] = json!(bytes(phys.limit.saturating_add(b.limit)));
-    }
-    for (param, resource) in [
-        (Param::Numfile, "RLIMIT_NOFILE"),
-        (Param::Lockedpages, "RLIMIT_MEMLOCK"),
-        (Param::Numsiginfo, "RLIMIT_SIGPENDING"),
-        (Param::Privvmpages, "RLIMIT_AS"),
-    ] {
-        if let Some(b) = ubc.get(&param) {
-            let (soft, hard) = match param {
-                Param::Lockedpages | Param::Privvmpages => (bytes(b.barrier), bytes(b.limit)),
+}
+
+fn plan_param(
+    plan: &mut Plan,
+    settings: &Settings,
+    param: Param,
+    b: Bound,
+    where_: &str,
+) -> Result<()> {
+    let bytes = |v: u64| cgroup_bytes(v, param, where_);
+    match param.describe().enforcement {
+        Enforcement::Rlimit(rlimit) => {
+            let (soft, hard) = match param.unit() {
+                Unit::Pages => (
+                    b.barrier.saturating_mul(PAGE_SIZE),
+                    b.limit.saturating_mul(PAGE_SIZE),
+                ),
                 _ => (b.barrier, b.limit),
             };
-            set_rlimit(spec, resource, soft, hard, param, where_)?;
+            let (soft, hard) = (rlimit_value(soft), rlimit_value(hard));
+            check_rlimit(rlimit, hard, param, where_)?;
+            plan.rlimits.push((param, rlimit, soft, hard));
         }
-    }
-    if let Some(b) = ubc.get(&Param::Numpty).filter(|b| limited(b)) {
-        set_mount_option(spec, "/dev/pts", "max", &b.limit.to_string(), None);
-    }
-    if let Some(b) = ubc.get(&Param::Shmpages).filter(|b| limited(b)) {
-        let shm = json!({
-            "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777"]
-        });
-        set_mount_option(
-            spec,
-            "/dev/shm",
-            "size",
-            &bytes(b.limit).to_string(),
-            Some(shm),
-        );
-        // System V shared memory too, where the container has its own IPC
-        // namespace (the sysctls are per namespace there).
-        if has_own_ipc_namespace(spec) {
-            let sysctl = &mut spec["linux"]["sysctl"];
-            if !sysctl.is_object() {
-                *sysctl = json!({});
+        Enforcement::Mount(mount) if limited(&b) => {
+            let value = match mount {
+                MountBound::Devpts => b.limit,
+                MountBound::Shm => bytes(b.limit)? as u64,
+            };
+            plan.mounts.push((mount, value));
+            if mount == MountBound::Shm {
+                // System V shared memory too (per IPC namespace).
+                plan.ipc_sysctls
+                    .push(("kernel.shmall", b.limit.to_string()));
+                plan.ipc_sysctls.push(("kernel.shmmax", value.to_string()));
             }
-            sysctl["kernel.shmall"] = json!(b.limit.to_string());
-            sysctl["kernel.shmmax"] = json!(bytes(b.limit).to_string());
         }
-    }
-
-    if let Some(units) = settings.cpuunits {
-        if crate::cgroups::is_v2() {
-            // OpenVZ's v2 mapping keeps the ratios of cpuunits exactly (1000 →
-            // 100); the shares→weight conversion libcgroups applies would not.
-            unified(spec)["cpu.weight"] = json!((units / 10).clamp(1, 10_000).to_string());
-        } else {
-            resources(spec)["cpu"]["shares"] = json!(units * 1024 / 1000);
-        }
-    }
-    if let Some(percent) = settings.cpulimit.filter(|p| *p > 0) {
-        resources(spec)["cpu"]["period"] = json!(100_000);
-        resources(spec)["cpu"]["quota"] = json!(percent * 1000);
-    }
-    if let Some(prio) = settings.ioprio
-        && super::io::weight_support().is_ok()
-    {
-        let weight = super::io::IOPRIO_WEIGHTS[prio as usize];
-        if crate::cgroups::is_v2() {
-            // Written as is (io.weight takes 1…10000): libcgroups 0.7 converts a
-            // blockIO weight for io.weight in u16 arithmetic, which overflows.
-            unified(spec)["io.weight"] = json!(format!("default {weight}"));
-        } else {
-            resources(spec)["blockIO"]["weight"] = json!(weight);
-        }
-    }
-    for (value, read, write) in [
-        (
-            settings.iolimit,
-            "throttleReadBpsDevice",
-            "throttleWriteBpsDevice",
-        ),
-        (
-            settings.iopslimit,
-            "throttleReadIOPSDevice",
-            "throttleWriteIOPSDevice",
-        ),
-    ] {
-        let Some(rate) = value.filter(|r| *r > 0 && *r != UNLIMITED) else {
-            continue;
-        };
-        let devices: Vec<Value> = super::io::disks()
-            .into_iter()
-            .map(|(major, minor, _)| json!({"major": major, "minor": minor, "rate": rate}))
-            .collect();
-        if !devices.is_empty() {
-            resources(spec)["blockIO"][read] = json!(devices);
-            resources(spec)["blockIO"][write] = json!(devices);
-        }
-    }
-    if let Some(cpus) = settings.cpus {
-        let online = std::thread::available_parallelism()
-            .map(|n| n.get() as u64)
-            .unwrap_or(1);
-        let n = cpus.min(online);
-        resources(spec)["cpu"]["cpus"] = json!(if n == 1 {
-            "0".to_string()
-        } else {
-            format!("0-{}", n - 1)
-        });
+        Enforcement::Mount(_) | Enforcement::None => {}
+        Enforcement::Cgroup(_) => plan_cgroup_param(plan, settings, param, b, where_)?,
     }
     Ok(())
 }
 
-fn has_own_ipc_namespace(spec: &Value) -> bool {
-    spec["linux"]["namespaces"]
-        .as_array()
-        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "ipc" && n["path"].is_null()))
+/// The cgroup-backed parameters: pids and the memory controller.
+fn plan_cgroup_param(
+    plan: &mut Plan,
+    settings: &Settings,
+    param: Param,
+    b: Bound,
+    where_: &str,
+) -> Result<()> {
+    let bytes = |v: u64| cgroup_bytes(v, param, where_);
+    let v2 = crate::cgroups::is_v2();
+    let r = &mut plan.resources;
+    match param {
+        Param::Numproc if limited(&b) => {
+            let mut pids = LinuxPids::default();
+            pids.set_limit(b.limit as i64);
+            r.set_pids(Some(pids));
+        }
+        Param::Physpages => {
+            if limited(&b) {
+                memory(r).set_limit(Some(bytes(b.limit)?));
+            }
+            if b.barrier > 0 && b.barrier < b.limit {
+                memory(r).set_reservation(Some(bytes(b.barrier)?));
+            }
+        }
+        // Guarantees: vmguarpages is protected from reclaim, oomguarpages even
+        // from the OOM killer's reclaim (memory.min exists on v2 only).
+        Param::Vmguarpages if b.barrier > 0 && limited(&b) => {
+            if v2 {
+                unified(r).insert("memory.low".into(), bytes(b.barrier)?.to_string());
+            } else {
+                if r.memory().and_then(|m| m.reservation()).is_none() {
+                    memory(r).set_reservation(Some(bytes(b.barrier)?));
+                    plan.reservation_is_fallback = true;
+                }
+            }
+        }
+        Param::Oomguarpages if b.barrier > 0 && limited(&b) && v2 => {
+            unified(r).insert("memory.min".into(), bytes(b.barrier)?.to_string());
+        }
+        Param::Swappages if limited(&b) => {
+            // OCI's memory.swap is memory + swap, so it needs a memory limit.
+            let Some(phys) = settings.ubc.get(&Param::Physpages).filter(|p| limited(p)) else {
+                bail!("{where_}: runvz.ubc.swappages: needs runvz.ubc.physpages with a limit");
+            };
+            let total = bytes(phys.limit.saturating_add(b.limit))?;
+            memory(r).set_swap(Some(total));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
-fn unified(spec: &mut Value) -> &mut Value {
-    let resources = resources(spec);
-    if !resources["unified"].is_object() {
-        resources["unified"] = json!({});
+/// The CPU and I/O knobs.
+fn plan_knobs(plan: &mut Plan, settings: &Settings) {
+    let r = &mut plan.resources;
+    let v2 = crate::cgroups::is_v2();
+    if let Some(units) = settings.knob(Knob::Cpuunits) {
+        if v2 {
+            // OpenVZ's v2 mapping keeps the ratios of cpuunits exactly (1000 →
+            // 100); the shares→weight conversion libcgroups applies would not.
+            unified(r).insert(
+                "cpu.weight".into(),
+                (units / 10).clamp(1, 10_000).to_string(),
+            );
+        } else {
+            cpu(r).set_shares(Some(units * 1024 / 1000));
+        }
     }
-    &mut resources["unified"]
+    if let Some(percent) = settings.knob(Knob::Cpulimit).filter(|p| *p > 0) {
+        cpu(r).set_period(Some(100_000));
+        cpu(r).set_quota(Some(percent as i64 * 1000));
+    }
+    if let Some(prio) = settings.knob(Knob::Ioprio)
+        && super::io::weight_support().is_ok()
+    {
+        let weight = super::io::IOPRIO_WEIGHTS[prio as usize];
+        if v2 {
+            // Written as is (io.weight takes 1…10000): libcgroups 0.7 converts a
+            // blockIO weight for io.weight in u16 arithmetic, which overflows.
+            unified(r).insert("io.weight".into(), format!("default {weight}"));
+        } else {
+            block_io(r).set_weight(Some(weight));
+        }
+    }
+    let throttle = |rate: u64| -> Vec<LinuxThrottleDevice> {
+        super::io::disks()
+            .into_iter()
+            .map(|(major, minor, _)| {
+                LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(rate)
+                    .build()
+                    .expect("every field is set")
+            })
+            .collect()
+    };
+    let rate = |knob| settings.knob(knob).filter(|r| *r > 0 && *r != UNLIMITED);
+    if let Some(devices) = rate(Knob::Iolimit).map(throttle).filter(|d| !d.is_empty()) {
+        block_io(r).set_throttle_read_bps_device(Some(devices.clone()));
+        block_io(r).set_throttle_write_bps_device(Some(devices));
+    }
+    if let Some(devices) = rate(Knob::Iopslimit)
+        .map(throttle)
+        .filter(|d| !d.is_empty())
+    {
+        block_io(r).set_throttle_read_iops_device(Some(devices.clone()));
+        block_io(r).set_throttle_write_iops_device(Some(devices));
+    }
+    if let Some(cpus) = settings.knob(Knob::Cpus) {
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
+        let n = cpus.min(online);
+        cpu(r).set_cpus(Some(if n == 1 {
+            "0".to_string()
+        } else {
+            format!("0-{}", n - 1)
+        }));
+    }
 }
 
-fn resources(spec: &mut Value) -> &mut Value {
-    let linux = &mut spec["linux"];
-    if !linux["resources"].is_object() {
-        linux["resources"] = json!({});
+fn unified(r: &mut LinuxResources) -> &mut HashMap<String, String> {
+    r.unified_mut().get_or_insert_with(HashMap::new)
+}
+
+fn memory(r: &mut LinuxResources) -> &mut LinuxMemory {
+    r.memory_mut().get_or_insert_with(LinuxMemory::default)
+}
+
+fn cpu(r: &mut LinuxResources) -> &mut LinuxCpu {
+    r.cpu_mut().get_or_insert_with(LinuxCpu::default)
+}
+
+fn block_io(r: &mut LinuxResources) -> &mut LinuxBlockIo {
+    r.block_io_mut().get_or_insert_with(LinuxBlockIo::default)
+}
+
+/// OpenVZ's unlimited is the kernel's RLIM_INFINITY.
+fn rlimit_value(v: u64) -> u64 {
+    if v == UNLIMITED { u64::MAX } else { v }
+}
+
+/// Writes the settings into the spec (a config without them is left as is).
+pub fn apply(settings: &Settings, spec: &mut Spec, where_: &str) -> Result<()> {
+    let plan = plan(settings, where_)?;
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    overlay(&mut resources, &plan);
+    linux.set_resources(Some(resources));
+    let own_ipc = linux.namespaces().as_ref().is_some_and(|ns| {
+        ns.iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Ipc && n.path().is_none())
+    });
+    if own_ipc && !plan.ipc_sysctls.is_empty() {
+        let sysctl = linux.sysctl_mut().get_or_insert_with(HashMap::new);
+        for (key, value) in &plan.ipc_sysctls {
+            sysctl.insert(key.to_string(), value.clone());
+        }
     }
-    &mut linux["resources"]
+    spec.set_linux(Some(linux));
+
+    if !plan.rlimits.is_empty() {
+        let mut process = spec.process().clone().unwrap_or_default();
+        let mut rlimits = process.rlimits().clone().unwrap_or_default();
+        for (_, rlimit, soft, hard) in &plan.rlimits {
+            rlimits.retain(|r| r.typ() != rlimit.oci());
+            rlimits.push(rlimit_entry(*rlimit, *soft, *hard));
+        }
+        process.set_rlimits(Some(rlimits));
+        spec.set_process(Some(process));
+    }
+    for (mount, value) in &plan.mounts {
+        set_mount_option(spec, *mount, *value);
+    }
+    Ok(())
+}
+
+/// An rlimit as the spec's `process.rlimits` carries it.
+pub fn rlimit_entry(rlimit: Rlimit, soft: u64, hard: u64) -> PosixRlimit {
+    PosixRlimitBuilder::default()
+        .typ(rlimit.oci())
+        .soft(soft)
+        .hard(hard)
+        .build()
+        .expect("every field is set")
+}
+
+/// Lays the plan's resources over a config's: each value the plan sets
+/// replaces the config's, everything else stays.
+fn overlay(base: &mut LinuxResources, plan: &Plan) {
+    let top = &plan.resources;
+    if top.pids().is_some() {
+        base.set_pids(*top.pids());
+    }
+    if let Some(m) = top.memory() {
+        let memory = memory(base);
+        if m.limit().is_some() {
+            memory.set_limit(m.limit());
+        }
+        if m.reservation().is_some()
+            && !(plan.reservation_is_fallback && memory.reservation().is_some())
+        {
+            memory.set_reservation(m.reservation());
+        }
+        if m.swap().is_some() {
+            memory.set_swap(m.swap());
+        }
+    }
+    if let Some(c) = top.cpu() {
+        let cpu = cpu(base);
+        if c.shares().is_some() {
+            cpu.set_shares(c.shares());
+        }
+        if c.period().is_some() {
+            cpu.set_period(c.period());
+        }
+        if c.quota().is_some() {
+            cpu.set_quota(c.quota());
+        }
+        if c.cpus().is_some() {
+            cpu.set_cpus(c.cpus().clone());
+        }
+    }
+    if let Some(io) = top.block_io() {
+        let block = block_io(base);
+        if io.weight().is_some() {
+            block.set_weight(io.weight());
+        }
+        for (get, set) in THROTTLES {
+            if get(io).is_some() {
+                set(block, get(io).clone());
+            }
+        }
+    }
+    if let Some(u) = top.unified() {
+        unified(base).extend(u.clone());
+    }
+}
+
+type ThrottleGet = fn(&LinuxBlockIo) -> &Option<Vec<LinuxThrottleDevice>>;
+type ThrottleSet = fn(&mut LinuxBlockIo, Option<Vec<LinuxThrottleDevice>>) -> &mut LinuxBlockIo;
+const THROTTLES: [(ThrottleGet, ThrottleSet); 4] = [
+    (
+        LinuxBlockIo::throttle_read_bps_device,
+        LinuxBlockIo::set_throttle_read_bps_device,
+    ),
+    (
+        LinuxBlockIo::throttle_write_bps_device,
+        LinuxBlockIo::set_throttle_write_bps_device,
+    ),
+    (
+        LinuxBlockIo::throttle_read_iops_device,
+        LinuxBlockIo::set_throttle_read_iops_device,
+    ),
+    (
+        LinuxBlockIo::throttle_write_iops_device,
+        LinuxBlockIo::set_throttle_write_iops_device,
+    ),
+];
+
+/// The mount option that carries a filesystem's bound.
+pub fn mount_option(mount: MountBound, value: u64) -> String {
+    match mount {
+        MountBound::Devpts => format!("max={value}"),
+        MountBound::Shm => format!("size={value}"),
+    }
+}
+
+/// Sets the bound's option on its mount; /dev/shm is added when the spec has
+/// none (a config without /dev/pts has no ptys to bound).
+fn set_mount_option(spec: &mut Spec, bound: MountBound, value: u64) {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let destination = std::path::Path::new(bound.destination());
+    let index = match mounts.iter().position(|m| m.destination() == destination) {
+        Some(i) => i,
+        None if bound == MountBound::Shm => {
+            let mut shm = Mount::default();
+            shm.set_destination(destination.into())
+                .set_typ(Some("tmpfs".into()))
+                .set_source(Some("shm".into()))
+                .set_options(Some(
+                    ["nosuid", "noexec", "nodev", "mode=1777"]
+                        .map(String::from)
+                        .to_vec(),
+                ));
+            mounts.push(shm);
+            mounts.len() - 1
+        }
+        None => return,
+    };
+    let option = mount_option(bound, value);
+    let key = option.split('=').next().unwrap_or_default().to_string() + "=";
+    let mut options = mounts[index].options().clone().unwrap_or_default();
+    options.retain(|o| !o.starts_with(&key));
+    options.push(option);
+    mounts[index].set_options(Some(options));
+    spec.set_mounts(Some(mounts));
 }
 
 /// An rlimit the container's processes get. Root here may lack CAP_SYS_RESOURCE,
 /// so a hard limit above runvz's own is refused now, with the reason, rather than
 /// by a failing setrlimit deep inside the container's init.
-fn set_rlimit(
-    spec: &mut Value,
-    resource: &str,
-    soft: u64,
-    hard: u64,
-    param: Param,
-    where_: &str,
-) -> Result<()> {
-    let host_hard = host_hard_limit(resource);
-    let capped = |v: u64| {
-        if v == UNLIMITED || v == u64::MAX {
-            u64::MAX
-        } else {
-            v
-        }
-    };
-    let (soft, hard) = (capped(soft), capped(hard));
+fn check_rlimit(rlimit: Rlimit, hard: u64, param: Param, where_: &str) -> Result<()> {
     let shown = |v: u64| {
         if v == u64::MAX {
             "unlimited".to_string()
@@ -225,47 +414,36 @@ fn set_rlimit(
             v.to_string()
         }
     };
-    if resource == "RLIMIT_NOFILE"
+    if rlimit == Rlimit::Nofile
         && let Some(nr_open) = nr_open()
         && hard > nr_open
     {
         bail!(
-            "{where_}: runvz.ubc.{}: limit {} is above the kernel's largest RLIMIT_NOFILE (fs.nr_open = {nr_open})",
-            param.name(),
+            "{where_}: {}: limit {} is above the kernel's largest RLIMIT_NOFILE (fs.nr_open = {nr_open})",
+            param.annotation(),
             shown(hard),
         );
     }
+    let host_hard = host_hard_limit(rlimit);
     if hard > host_hard && !has_cap_sys_resource() {
         bail!(
-            "{where_}: runvz.ubc.{}: limit {} is above this host's hard {resource} of {} and runvz may not raise it (no CAP_SYS_RESOURCE)",
-            param.name(),
+            "{where_}: {}: limit {} is above this host's hard {} of {} and runvz may not raise it (no CAP_SYS_RESOURCE)",
+            param.annotation(),
             shown(hard),
+            rlimit.name(),
             shown(host_hard)
         );
     }
-    let process = &mut spec["process"];
-    if !process["rlimits"].is_array() {
-        process["rlimits"] = json!([]);
-    }
-    let rlimits = process["rlimits"].as_array_mut().expect("array");
-    rlimits.retain(|r| r["type"] != resource);
-    rlimits.push(json!({"type": resource, "soft": soft, "hard": hard}));
     Ok(())
 }
 
-fn host_hard_limit(resource: &str) -> u64 {
-    let which = match resource {
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        _ => libc::RLIMIT_AS,
-    };
+fn host_hard_limit(rlimit: Rlimit) -> u64 {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(which, &mut rl) } != 0 {
+    if unsafe { libc::getrlimit(rlimit.resource(), &mut rl) } != 0 {
         return u64::MAX;
     }
     rl.rlim_max
@@ -289,42 +467,10 @@ fn has_cap_sys_resource() -> bool {
     .unwrap_or(false)
 }
 
-/// Sets `key=value` on the mount at `destination` (adding `default` when the spec
-/// has no such mount).
-fn set_mount_option(
-    spec: &mut Value,
-    destination: &str,
-    key: &str,
-    value: &str,
-    default: Option<Value>,
-) {
-    if !spec["mounts"].is_array() {
-        spec["mounts"] = json!([]);
-    }
-    let mounts = spec["mounts"].as_array_mut().expect("array");
-    let index = match mounts.iter().position(|m| m["destination"] == destination) {
-        Some(i) => i,
-        None => match default {
-            Some(mount) => {
-                mounts.push(mount);
-                mounts.len() - 1
-            }
-            None => return,
-        },
-    };
-    let mount = &mut mounts[index];
-    if !mount["options"].is_array() {
-        mount["options"] = json!([]);
-    }
-    let options = mount["options"].as_array_mut().expect("array");
-    let prefix = format!("{key}=");
-    options.retain(|o| !o.as_str().is_some_and(|s| s.starts_with(&prefix)));
-    options.push(json!(format!("{key}={value}")));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
     use std::collections::HashMap;
 
     fn applied(pairs: &[(&str, &str)]) -> Result<Value> {
@@ -333,13 +479,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let settings = Settings::from_annotations(&map, "config.json")?;
-        let mut spec = json!({
-            "process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}]},
+        let mut spec: Spec = serde_json::from_value(json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
+                        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}]},
             "mounts": [{"destination": "/dev/pts", "type": "devpts", "options": ["newinstance", "ptmxmode=0666"]}],
             "linux": {}
-        });
+        }))?;
         apply(&settings, &mut spec, "config.json")?;
-        Ok(spec)
+        Ok(serde_json::to_value(&spec)?)
     }
 
     #[test]
@@ -359,7 +508,11 @@ mod tests {
         assert_eq!(r["pids"]["limit"], 100);
         assert_eq!(r["memory"]["limit"], 256 << 20);
         assert_eq!(r["memory"]["swap"], (256 + 128) << 20);
-        assert_eq!(r["cpu"]["shares"], 2048);
+        if crate::cgroups::is_v2() {
+            assert_eq!(r["unified"]["cpu.weight"], "200");
+        } else {
+            assert_eq!(r["cpu"]["shares"], 2048);
+        }
         assert_eq!(r["cpu"]["quota"], 50_000);
         let rl = spec["process"]["rlimits"].as_array().unwrap();
         assert_eq!(rl.len(), 1);
@@ -381,6 +534,21 @@ mod tests {
                 .unwrap()
                 .contains(&json!("size=1048576"))
         );
+    }
+
+    #[test]
+    fn a_configs_own_resources_stay_unless_a_beancounter_sets_them() {
+        let map: HashMap<String, String> = [("runvz.ubc.numproc".into(), "50".into())].into();
+        let settings = Settings::from_annotations(&map, "config.json").unwrap();
+        let mut spec: Spec = serde_json::from_value(json!({
+            "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "linux": {"resources": {"memory": {"limit": 1048576}, "pids": {"limit": 10}}}
+        }))
+        .unwrap();
+        apply(&settings, &mut spec, "config.json").unwrap();
+        let r = serde_json::to_value(spec.linux().as_ref().unwrap().resources()).unwrap();
+        assert_eq!(r["memory"]["limit"], 1048576);
+        assert_eq!(r["pids"]["limit"], 50);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use crate::beancounter::{io, report};
+use crate::beancounter::params::KNOBS;
+use crate::beancounter::report;
 use crate::container::Store;
 
 #[derive(Args, Debug)]
@@ -34,21 +35,13 @@ pub fn run(store: &Store, args: BeancountersArgs) -> Result<()> {
         let mut all = Vec::new();
         for (container, rows) in &reports {
             let settings = report::settings(container)?;
-            let values = [
-                ("runvz.cpuunits", settings.cpuunits),
-                ("runvz.cpulimit", settings.cpulimit),
-                ("runvz.cpus", settings.cpus),
-                ("runvz.ioprio", settings.ioprio.map(u64::from)),
-                ("runvz.iolimit", settings.iolimit),
-                ("runvz.iopslimit", settings.iopslimit),
-            ];
             let mut knobs = serde_json::Map::new();
-            for (key, support) in io::knob_support() {
-                let value = values.iter().find(|v| v.0 == key).and_then(|v| v.1);
+            for knob in KNOBS {
+                let support = knob.support();
                 knobs.insert(
-                    key.trim_start_matches("runvz.").to_string(),
+                    knob.name().to_string(),
                     json!({
-                        "value": value,
+                        "value": settings.knob(knob),
                         "enforced": support.is_ok(),
                         "mechanism": support.unwrap_or_else(|why| format!("not enforced: {why}")),
                     }),

@@ -23,34 +23,26 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
         "io.github.runvz.version".into(),
         json!(env!("CARGO_PKG_VERSION")),
     );
-    // Each beancounter runvz accepts, its unit, and how (or whether) it is enforced.
+    // Each beancounter and knob runvz accepts, its unit, and how (or whether)
+    // it is enforced here; then system containers' own annotations.
     for param in beancounter::params::ALL {
-        let how = match beancounter::spec::mechanism(param) {
-            Some(mechanism) => format!("unit={}; enforced by {mechanism}", param.unit().name()),
-            None => format!("unit={}; not enforced on this kernel", param.unit().name()),
+        let unit = param.unit().name();
+        let how = match param.mechanism() {
+            Some(mechanism) => format!("unit={unit}; enforced by {mechanism}"),
+            None => format!("unit={unit}; not enforced on this kernel"),
         };
-        annotations.insert(format!("runvz.ubc.{}", param.name()), json!(how));
+        annotations.insert(param.annotation(), json!(how));
     }
-    for (key, support) in beancounter::io::knob_support() {
-        let how = match support {
+    for knob in beancounter::params::KNOBS {
+        let how = match knob.support() {
             Ok(mechanism) => format!("enforced by {mechanism}"),
             Err(why) => format!("not enforced: {why}"),
         };
-        annotations.insert(key.into(), json!(how));
+        annotations.insert(knob.annotation(), json!(how));
     }
-    // System containers' own annotations.
-    annotations.insert(
-        "runvz.system".into(),
-        json!("true|false; default: true when the process is an init (/sbin/init, systemd)"),
-    );
-    annotations.insert(
-        "runvz.haltsignal".into(),
-        json!("signal kill's SIGTERM becomes for a system container; default SIGRTMIN+3 (systemd), SIGUSR2 (busybox init)"),
-    );
-    annotations.insert(
-        "runvz.userns".into(),
-        json!("auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | host: none"),
-    );
+    for (key, about) in beancounter::settings::SYSTEM_KEYS {
+        annotations.insert(key.into(), json!(about));
+    }
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::SPEC_VERSION,

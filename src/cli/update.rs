@@ -9,12 +9,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
-use std::collections::HashMap;
-
-use crate::beancounter::params::ALL;
-use crate::beancounter::{Settings, live, report};
-use crate::cgroups;
-use crate::container::{Container, Status, Store};
+use crate::beancounter::params::{ALL, KNOBS};
+use crate::container::{Status, Store, update};
 use crate::units::parse_bytes;
 
 #[derive(Args, Debug)]
@@ -80,31 +76,18 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
     // The container first, as runc: a missing one is "does not exist" whatever
     // the flags say.
     let (container, _lock) = store.load_locked(&args.id)?;
-    let mut resources = resources_from(&args)?;
+    let resources = resources_from(&args)?;
     container.require(
         "update",
         &[Status::Created, Status::Running, Status::Paused],
     )?;
     if !args.beancounters.values.is_empty() {
-        update_beancounters(&container, &args.beancounters.values)?;
+        update::update_beancounters(&container, &args.beancounters.values)?;
     }
-    if !runc_flags_given(&args) {
-        return Ok(());
+    if runc_flags_given(&args) {
+        update::update_resources(&container, resources)?;
     }
-    let path = container
-        .cgroup_path()
-        .context("container has no cgroup recorded")?;
-    // A swap limit is memory + swap; alone, it applies to the memory limit in force.
-    if let Some(mut memory) = *resources.memory()
-        && memory.swap().is_some()
-        && memory.limit().is_none()
-    {
-        memory.set_limit(Some(cgroups::memory_limit(&path)));
-        resources.set_memory(Some(memory));
-    }
-    let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-    cgroups::apply_resources(&manager, &path, container.systemd(), &resources)
-        .with_context(|| format!("cannot update the resources of container {}", args.id))
+    Ok(())
 }
 
 /// OpenVZ's knobs as `update` flags, one per parameter as `vzctl set` named them
@@ -116,26 +99,17 @@ pub struct BeancounterFlags {
     pub values: Vec<(String, String)>,
 }
 
-const KNOBS: [&str; 6] = [
-    "cpuunits",
-    "cpulimit",
-    "cpus",
-    "ioprio",
-    "iolimit",
-    "iopslimit",
-];
-
 impl clap::FromArgMatches for BeancounterFlags {
     fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let mut values = Vec::new();
         for param in ALL {
             if let Some(v) = matches.get_one::<String>(param.name()) {
-                values.push((format!("runvz.ubc.{}", param.name()), v.clone()));
+                values.push((param.annotation(), v.clone()));
             }
         }
         for knob in KNOBS {
-            if let Some(v) = matches.get_one::<String>(knob) {
-                values.push((format!("runvz.{knob}"), v.clone()));
+            if let Some(v) = matches.get_one::<String>(knob.name()) {
+                values.push((knob.annotation(), v.clone()));
             }
         }
         Ok(Self { values })
@@ -154,19 +128,19 @@ impl clap::Args for BeancounterFlags {
                 clap::Arg::new(param.name())
                     .long(param.name())
                     .value_name("BARRIER[:LIMIT]")
-                    .help(format!(
-                        "beancounter {} ({})",
-                        param.name(),
-                        param.unit().name()
-                    )),
+                    .help({
+                        let d = param.describe();
+                        format!("beancounter {} ({}; {})", d.name, d.unit.name(), d.bounds)
+                    }),
             );
         }
         for knob in KNOBS {
+            let d = knob.describe();
             cmd = cmd.arg(
-                clap::Arg::new(knob)
-                    .long(knob)
+                clap::Arg::new(d.name)
+                    .long(d.name)
                     .value_name("N")
-                    .help(format!("OpenVZ's {knob}")),
+                    .help(format!("OpenVZ's {}: {}", d.name, d.about)),
             );
         }
         cmd
@@ -175,78 +149,6 @@ impl clap::Args for BeancounterFlags {
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_args(cmd)
     }
-}
-
-/// Applies changed beancounters to the running container and records them, so
-/// `beancounters` shows the new bounds.
-fn update_beancounters(container: &Container, values: &[(String, String)]) -> Result<()> {
-    let changed: HashMap<String, String> = values.iter().cloned().collect();
-    let mut annotations = report::annotations(container)?;
-    annotations.extend(changed.clone());
-    let settings = Settings::from_annotations(&annotations, "update")?;
-    let changes = live::plan(&settings, &changed, "update")?;
-    let path = container
-        .cgroup_path()
-        .context("container has no cgroup recorded")?;
-    let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
-    // rlimits first: the step most likely refused (raising a hard limit needs
-    // CAP_SYS_RESOURCE), and then nothing else has changed yet.
-    live::set_rlimits(&cgroups::pids(&manager), &changes.rlimits)?;
-    if let Some(init) = container.live_pid() {
-        live::remount_in_container(init, &changes.remounts)?;
-    }
-    let resources = only_touched(&changes.resources, &changed);
-    cgroups::apply_resources(&manager, &path, container.systemd(), &resources).with_context(
-        || {
-            format!(
-                "cannot update the beancounters of container {}",
-                container.id
-            )
-        },
-    )?;
-    report::save_overrides(&container.runvz_dir, &changed)
-}
-
-/// The parts of the worked-out resources the changed knobs own, so an update of
-/// numproc does not also reset a memory limit set with `update --memory`.
-fn only_touched(all: &LinuxResources, changed: &HashMap<String, String>) -> LinuxResources {
-    let touched = |names: &[&str]| {
-        names.iter().any(|n| {
-            changed.contains_key(&format!("runvz.ubc.{n}"))
-                || changed.contains_key(&format!("runvz.{n}"))
-        })
-    };
-    let memory = touched(&["physpages", "swappages", "vmguarpages", "oomguarpages"]);
-    let cpu = touched(&["cpuunits", "cpulimit", "cpus"]);
-    let mut out = LinuxResources::default();
-    let io = touched(&["ioprio", "iolimit", "iopslimit"]);
-    if io {
-        out.set_block_io(all.block_io().clone());
-    }
-    if touched(&["numproc"]) {
-        out.set_pids(*all.pids());
-    }
-    if memory {
-        out.set_memory(*all.memory());
-    }
-    if cpu {
-        out.set_cpu(all.cpu().clone());
-    }
-    if let Some(unified) = all.unified() {
-        let kept: HashMap<String, String> = unified
-            .iter()
-            .filter(|(k, _)| {
-                (memory && k.starts_with("memory."))
-                    || (cpu && k.starts_with("cpu."))
-                    || (io && k.starts_with("io."))
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !kept.is_empty() {
-            out.set_unified(Some(kept));
-        }
-    }
-    out
 }
 
 /// Whether any of runc's own update flags (or --resources) was given.

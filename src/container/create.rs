@@ -331,16 +331,13 @@ fn normalize_device_rules(linux: &mut oci_spec::runtime::Linux) {
 
 /// Checks the `runvz.*` annotations and writes the beancounters the OCI spec can
 /// carry into it (a config without them is passed through untouched).
-fn apply_beancounters(spec: Spec, where_: &str) -> Result<Spec> {
+fn apply_beancounters(mut spec: Spec, where_: &str) -> Result<Spec> {
     let annotations = spec.annotations().clone().unwrap_or_default();
     let settings = Settings::from_annotations(&annotations, where_)?;
-    if settings == Settings::default() {
-        return Ok(spec);
+    if settings != Settings::default() {
+        beancounter::spec::apply(&settings, &mut spec, where_)?;
     }
-    let mut value = serde_json::to_value(&spec)?;
-    beancounter::spec::apply(&settings, &mut value, where_)?;
-    serde_json::from_value(value)
-        .with_context(|| format!("{where_}: beancounters made an invalid spec"))
+    Ok(spec)
 }
 
 /// runc's default is a path relative to its own cgroup; libcontainer's has colons

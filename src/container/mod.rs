@@ -16,6 +16,7 @@ mod create;
 mod lock;
 mod meta;
 mod teardown;
+pub mod update;
 
 use std::fs;
 use std::io::Write;
