@@ -27,6 +27,7 @@ use fuser::{
 };
 use oci_spec::runtime::{MountBuilder, Spec};
 
+use crate::cgroups::{self, File, Stat};
 use crate::container::Store;
 
 /// The files served, by inode (the root directory is 1).
@@ -370,20 +371,9 @@ impl ProcView {
     }
 }
 
-fn number(text: Option<String>) -> Option<u64> {
-    text?.trim().parse().ok()
-}
-
-/// A `key value` line of memory.stat.
-fn memory_stat(cgroup: &Path, v1_key: &str, v2_key: &str) -> u64 {
-    let key = if crate::cgroups::is_v2() {
-        v2_key
-    } else {
-        v1_key
-    };
-    crate::cgroups::read_file(cgroup, "memory", "memory.stat", "memory.stat")
-        .and_then(|text| crate::cgroups::keyed_value(&text, key))
-        .unwrap_or(0)
+/// A memory.stat value (0 where the kernel gives none).
+fn memory_stat(cgroup: &Path, stat: Stat) -> u64 {
+    cgroups::memory_stat(cgroup, stat).unwrap_or(0)
 }
 
 /// The host's meminfo with the totals, free and cache lines of the
@@ -396,54 +386,21 @@ fn meminfo(cgroup: &Path) -> String {
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(0)
     };
-    let limit = crate::cgroups::memory_limit(cgroup);
+    let limit = cgroups::memory_limit(cgroup);
     if limit <= 0 || limit as u64 / 1024 >= host_kb("MemTotal:") {
         return host;
     }
     let total = limit as u64 / 1024;
-    let used = number(crate::cgroups::read_file(
-        cgroup,
-        "memory",
-        "memory.usage_in_bytes",
-        "memory.current",
-    ))
-    .unwrap_or(0)
-        / 1024;
-    let cached = memory_stat(cgroup, "total_cache", "file") / 1024;
-    let shmem = memory_stat(cgroup, "total_shmem", "shmem") / 1024;
+    let used = cgroups::read_number(cgroup, File::MemoryUsage).unwrap_or(0) / 1024;
+    let cached = memory_stat(cgroup, Stat::Cache) / 1024;
+    let shmem = memory_stat(cgroup, Stat::Shmem) / 1024;
     let free = total.saturating_sub(used);
     let available = (free + cached.saturating_sub(shmem)).min(total);
-    let swap_limit = number(crate::cgroups::read_file(
-        cgroup,
-        "memory",
-        "memory.memsw.limit_in_bytes",
-        "memory.swap.max",
-    ));
-    let swap = |key: &str, host_value: u64| -> u64 {
-        match (key, swap_limit) {
-            // v1 limits memory+swap together: the swap is what is above memory.
-            ("SwapTotal:", Some(l)) if !crate::cgroups::is_v2() => {
-                (l / 1024).saturating_sub(total).min(host_value)
-            }
-            ("SwapTotal:", Some(l)) => (l / 1024).min(host_value),
-            _ => host_value,
-        }
-    };
-    let swap_total = swap("SwapTotal:", host_kb("SwapTotal:"));
-    let swap_used = number(crate::cgroups::read_file(
-        cgroup,
-        "memory",
-        "memory.memsw.usage_in_bytes",
-        "memory.swap.current",
-    ))
-    .map(|b| {
-        if crate::cgroups::is_v2() {
-            b / 1024
-        } else {
-            (b / 1024).saturating_sub(used)
-        }
-    })
-    .unwrap_or(0);
+    let host_swap = host_kb("SwapTotal:");
+    let swap_total = cgroups::host()
+        .swap_limit(cgroup)
+        .map_or(host_swap, |l| (l / 1024).min(host_swap));
+    let swap_used = cgroups::host().swap_usage(cgroup).unwrap_or(0) / 1024;
     host.lines()
         .map(|line| {
             let key = line.split_whitespace().next().unwrap_or("");
@@ -469,34 +426,11 @@ fn meminfo(cgroup: &Path) -> String {
 /// How many CPUs the container may use: its cpuset, cut to its CPU quota.
 fn cpu_count(cgroup: &Path) -> usize {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cpuset = crate::cgroups::read_file(
-        cgroup,
-        "cpuset",
-        "cpuset.effective_cpus",
-        "cpuset.cpus.effective",
-    )
-    .map(|list| cpu_list_len(list.trim()))
-    .filter(|&n| n > 0)
-    .unwrap_or(online);
-    let quota = if crate::cgroups::is_v2() {
-        crate::cgroups::read_file(cgroup, "", "", "cpu.max").and_then(|max| {
-            let mut fields = max.split_whitespace();
-            let quota: u64 = fields.next()?.parse().ok()?;
-            let period: u64 = fields.next()?.parse().ok()?;
-            Some(quota.div_ceil(period))
-        })
-    } else {
-        let quota = crate::cgroups::read_file(cgroup, "cpu", "cpu.cfs_quota_us", "")
-            .and_then(|q| q.trim().parse::<i64>().ok())
-            .filter(|&q| q > 0);
-        let period = number(crate::cgroups::read_file(
-            cgroup,
-            "cpu",
-            "cpu.cfs_period_us",
-            "",
-        ));
-        quota.zip(period).map(|(q, p)| (q as u64).div_ceil(p))
-    };
+    let cpuset = cgroups::read_file(cgroup, File::CpusetEffective)
+        .map(|list| cpu_list_len(list.trim()))
+        .filter(|&n| n > 0)
+        .unwrap_or(online);
+    let quota = cgroups::host().cpu_quota_cpus(cgroup);
     match quota {
         Some(q) if q > 0 => cpuset.min(q as usize),
         _ => cpuset,

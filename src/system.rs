@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, Spec};
 
 /// Paths that make a process an init.
@@ -259,10 +259,7 @@ pub fn new_machine_id() -> Result<String> {
 /// it: its cgroup namespace is then rooted there and systemd inside can build
 /// its tree (init.scope, system.slice) in a subtree of its own.
 pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
-    let root = Path::new(crate::cgroups::ROOT).join("systemd");
-    if crate::cgroups::is_v2() || !root.join("cgroup.procs").exists() {
-        return None;
-    }
+    let root = crate::cgroups::host().named_systemd_root()?;
     let relative = cgroup_path.to_string_lossy();
     if relative.contains(':') {
         // A systemd-driver path: the host's systemd places the scope itself.
@@ -277,7 +274,9 @@ pub fn named_systemd_dir(cgroup_path: &Path) -> Option<PathBuf> {
 /// The named systemd hierarchy as a root no symlink is followed in, and `dir`
 /// relative to it.
 fn named_hierarchy(dir: &Path) -> Result<(pathrs::Root, PathBuf)> {
-    let top = Path::new(crate::cgroups::ROOT).join("systemd");
+    let top = crate::cgroups::host()
+        .named_systemd_root()
+        .context("the named systemd hierarchy is not mounted")?;
     let relative = dir
         .strip_prefix(&top)
         .map_err(|_| anyhow::anyhow!("{} is not in {}", dir.display(), top.display()))?;
@@ -332,17 +331,15 @@ pub fn while_in_named_cgroup<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Re
 pub fn exec_sub_cgroup(container: &crate::container::Container) -> Option<String> {
     let meta = container.meta.as_ref().filter(|m| m.system)?;
     let pid = container.live_pid()?;
-    if !crate::cgroups::is_v2() {
+    if !crate::cgroups::host().exec_joins_init_cgroup() {
         return None;
     }
     let own = meta.cgroup_path.to_string_lossy().into_owned();
     if own.contains(':') {
         return None; // systemd driver: the host's systemd owns placement
     }
-    let init_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_string))?;
+    let init_cgroup = crate::cgroups::host().cgroup_of(pid.as_raw())?;
+    let init_cgroup = init_cgroup.to_string_lossy();
     let base = format!("/{}/", own.trim_start_matches('/'));
     // The name is the container's own (its init made it): plain names only.
     let sub = init_cgroup.strip_prefix(&base)?;

@@ -127,7 +127,7 @@ pub fn delegate_cgroup(cgroup_path: &Path, start: u32) -> Result<()> {
     // `..` is refused) and chowned by fd: what is handed to the container's
     // root is its own cgroup, never what a path leads to.
     let relative = crate::safepath::plain_relative(cgroup_path, "cgroupsPath")?;
-    for top in crate::cgroups::hierarchy_roots() {
+    for top in crate::cgroups::host().roots() {
         let Ok(root) = crate::safepath::strict_root(&top) else {
             continue;
         };

@@ -431,7 +431,10 @@ impl Param {
     /// How it is enforced on this host's cgroup version, or None.
     pub fn mechanism(self) -> Option<&'static str> {
         let d = self.describe();
-        if crate::cgroups::is_v2() { d.v2 } else { d.v1 }
+        match crate::cgroups::version() {
+            crate::cgroups::Version::V1 => d.v1,
+            crate::cgroups::Version::V2 => d.v2,
+        }
     }
 }
 
@@ -548,11 +551,11 @@ impl Knob {
     pub fn support(self) -> Result<String, String> {
         use super::io;
         match self {
-            Knob::Cpuunits => Ok(if crate::cgroups::is_v2() {
-                "cgroup cpu.weight = cpuunits / 10".to_string()
-            } else {
-                "cgroup cpu.shares = cpuunits × 1024 / 1000".to_string()
-            }),
+            Knob::Cpuunits => Ok(match crate::cgroups::version() {
+                crate::cgroups::Version::V1 => "cgroup cpu.shares = cpuunits × 1024 / 1000",
+                crate::cgroups::Version::V2 => "cgroup cpu.weight = cpuunits / 10",
+            }
+            .to_string()),
             Knob::Cpulimit => Ok("CFS quota (percent of one CPU, 100 ms period)".to_string()),
             Knob::Cpus => Ok("cpuset (CPUs 0…N-1)".to_string()),
             Knob::Ioprio => io::weight_support().map(|file| format!("{file} (weights 320…640)")),

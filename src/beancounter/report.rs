@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::params::{ALL, PAGE_SIZE, Param, TABLE_ROWS, UNLIMITED};
 use super::settings::{Bound, Settings};
+use crate::cgroups::{self, File, Stat};
 use crate::container::{Container, write_atomic};
 
 /// Bounds changed by `runvz update`, as annotations (`runvz.ubc.numproc` →
@@ -183,25 +184,9 @@ struct Usage {
     failcnt: Option<u64>,
 }
 
-/// The cgroup (v2) or memory-hierarchy cgroup (v1) a process is in.
-fn init_cgroup(pid: i32) -> Option<PathBuf> {
-    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    own.lines().find_map(|line| {
-        let mut fields = line.splitn(3, ':');
-        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-        let wanted = if crate::cgroups::is_v2() {
-            controllers.is_empty()
-        } else {
-            controllers.split(',').any(|c| c == "memory")
-        };
-        wanted.then(|| PathBuf::from(path))
-    })
-}
-
 /// A running container's counters: its cgroup and processes.
 struct Live {
     init: i32,
-    v2: bool,
     cgroup: PathBuf,
     pids: Vec<i32>,
 }
@@ -213,113 +198,72 @@ impl Live {
         // then the init's.
         let cgroup = match container.cgroup_path() {
             Some(path) if !container.systemd() => path,
-            _ => init_cgroup(init)?,
+            _ => cgroups::host().cgroup_of(init)?,
         };
-        let pids = crate::cgroups::manager(&cgroup, container.systemd(), &container.id)
-            .map(|m| crate::cgroups::pids(&m))
+        let pids = cgroups::manager(&cgroup, container.systemd(), &container.id)
+            .map(|m| cgroups::pids(&m))
             .unwrap_or_default()
             .into_iter()
             .map(|p| p.as_raw())
             .collect();
-        Some(Live {
-            init,
-            v2: crate::cgroups::is_v2(),
-            cgroup,
-            pids,
-        })
+        Some(Live { init, cgroup, pids })
     }
 
-    fn file(&self, v1_controller: &str, v1_file: &str, v2_file: &str) -> Option<String> {
-        let wanted = if self.v2 { v2_file } else { v1_file };
-        if wanted.is_empty() {
-            return None;
-        }
-        crate::cgroups::read_file(&self.cgroup, v1_controller, v1_file, v2_file)
+    fn number(&self, file: File) -> Option<u64> {
+        cgroups::read_number(&self.cgroup, file)
     }
 
-    fn number(&self, controller: &str, v1_file: &str, v2_file: &str) -> Option<u64> {
-        self.file(controller, v1_file, v2_file)?.trim().parse().ok()
+    fn keyed(&self, file: File, key: &str) -> Option<u64> {
+        cgroups::read_keyed(&self.cgroup, file, key)
     }
 
-    /// A `key value` line of a flat keyed file (memory.stat, *.events).
-    fn keyed(&self, controller: &str, v1_file: &str, v2_file: &str, key: &str) -> Option<u64> {
-        crate::cgroups::keyed_value(&self.file(controller, v1_file, v2_file)?, key)
-    }
-
-    fn memory_stat(&self, v1_key: &str, v2_key: &str) -> Option<u64> {
-        let key = if self.v2 { v2_key } else { v1_key };
-        self.keyed("memory", "memory.stat", "memory.stat", key)
+    fn memory_stat(&self, stat: Stat) -> Option<u64> {
+        cgroups::memory_stat(&self.cgroup, stat)
     }
 
     fn usage(&self, param: Param) -> Usage {
         let pages = |bytes: Option<u64>| bytes.map(|b| b.div_ceil(PAGE_SIZE));
+        let host = cgroups::host();
         match param {
             Param::Numproc => Usage {
-                held: self.number("pids", "pids.current", "pids.current"),
-                peak: self
-                    .v2
-                    .then(|| self.number("pids", "", "pids.peak"))
-                    .flatten(),
-                failcnt: self.keyed("pids", "pids.events", "pids.events", "max"),
+                held: self.number(File::PidsCurrent),
+                peak: self.number(File::PidsPeak),
+                failcnt: self.keyed(File::PidsEvents, "max"),
             },
             Param::Physpages => Usage {
-                held: pages(self.number("memory", "memory.usage_in_bytes", "memory.current")),
-                peak: pages(self.number("memory", "memory.max_usage_in_bytes", "memory.peak")),
-                failcnt: if self.v2 {
-                    self.keyed("memory", "", "memory.events", "max")
-                } else {
-                    self.number("memory", "memory.failcnt", "")
-                },
+                held: pages(self.number(File::MemoryUsage)),
+                peak: pages(self.number(File::MemoryPeak)),
+                failcnt: host.memory_failcnt(&self.cgroup),
             },
-            Param::Swappages => {
-                if self.v2 {
-                    Usage {
-                        held: pages(self.number("memory", "", "memory.swap.current")),
-                        peak: pages(self.number("memory", "", "memory.swap.peak")),
-                        failcnt: self.keyed("memory", "", "memory.swap.events", "max"),
-                    }
-                } else {
-                    let memsw = self.number("memory", "memory.memsw.usage_in_bytes", "");
-                    let mem = self.number("memory", "memory.usage_in_bytes", "");
-                    Usage {
-                        held: pages(memsw.zip(mem).map(|(s, m)| s.saturating_sub(m))),
-                        peak: None,
-                        failcnt: self.number("memory", "memory.memsw.failcnt", ""),
-                    }
-                }
-            }
+            Param::Swappages => Usage {
+                held: pages(host.swap_usage(&self.cgroup)),
+                peak: pages(self.number(File::SwapPeak)),
+                failcnt: host.swap_failcnt(&self.cgroup),
+            },
             Param::Oomguarpages => Usage {
-                held: pages(self.number("memory", "memory.usage_in_bytes", "memory.current")),
+                held: pages(self.number(File::MemoryUsage)),
                 peak: None,
-                failcnt: self.keyed("memory", "memory.oom_control", "memory.events", "oom_kill"),
+                failcnt: self.keyed(File::OomEvents, "oom_kill"),
             },
             Param::Vmguarpages => Usage {
                 held: self.private_vm_pages(),
                 ..Usage::default()
             },
             Param::Kmemsize => Usage {
-                held: if self.v2 {
-                    self.memory_stat("", "kernel")
-                } else {
-                    self.number("memory", "memory.kmem.usage_in_bytes", "")
-                },
-                peak: (!self.v2)
-                    .then(|| self.number("memory", "memory.kmem.max_usage_in_bytes", ""))
-                    .flatten(),
-                failcnt: (!self.v2)
-                    .then(|| self.number("memory", "memory.kmem.failcnt", ""))
-                    .flatten(),
+                held: host.kernel_memory(&self.cgroup),
+                peak: self.number(File::KernelMemoryPeak),
+                failcnt: host.kernel_memory_failcnt(&self.cgroup),
             },
             Param::Lockedpages => Usage {
-                held: pages(self.memory_stat("total_unevictable", "unevictable")),
+                held: pages(self.memory_stat(Stat::Unevictable)),
                 ..Usage::default()
             },
             Param::Shmpages => Usage {
-                held: pages(self.memory_stat("total_shmem", "shmem")),
+                held: pages(self.memory_stat(Stat::Shmem)),
                 ..Usage::default()
             },
             Param::Dcachesize => Usage {
-                held: self.memory_stat("", "slab_reclaimable"),
+                held: self.memory_stat(Stat::SlabReclaimable),
                 ..Usage::default()
             },
             Param::Privvmpages => Usage {
@@ -371,7 +315,7 @@ impl Live {
             // cgroup's total (memory.stat sock) is reported as othersockbuf. The
             // sockstat `mem` figures are host-wide, so they are not used.
             Param::Othersockbuf => Usage {
-                held: self.memory_stat("", "sock"),
+                held: self.memory_stat(Stat::Sock),
                 ..Usage::default()
             },
             Param::Tcpsndbuf | Param::Tcprcvbuf | Param::Dgramrcvbuf | Param::Numiptent => {

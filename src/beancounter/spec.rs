@@ -15,6 +15,7 @@ use super::params::{
     ALL, Enforcement, Knob, MountBound, PAGE_SIZE, Param, Rlimit, UNLIMITED, Unit,
 };
 use super::settings::{Bound, Settings};
+use crate::cgroups::Protection;
 
 /// What the settings ask of the kernel, in the OCI spec's terms. Only what the
 /// settings set is in it, so it can be laid over a spec or a running container.
@@ -111,7 +112,7 @@ fn plan_cgroup_param(
     where_: &str,
 ) -> Result<()> {
     let bytes = |v: u64| cgroup_bytes(v, param, where_);
-    let v2 = crate::cgroups::is_v2();
+    let cgroups = crate::cgroups::host();
     let r = &mut plan.resources;
     match param {
         Param::Numproc if limited(&b) => {
@@ -129,18 +130,11 @@ fn plan_cgroup_param(
         }
         // Guarantees: vmguarpages is protected from reclaim, oomguarpages even
         // from the OOM killer's reclaim (memory.min exists on v2 only).
-        Param::Vmguarpages if b.barrier > 0 && limited(&b) => {
-            if v2 {
-                unified(r).insert("memory.low".into(), bytes(b.barrier)?.to_string());
-            } else {
-                if r.memory().and_then(|m| m.reservation()).is_none() {
-                    memory(r).set_reservation(Some(bytes(b.barrier)?));
-                    plan.reservation_is_fallback = true;
-                }
+        Param::Vmguarpages | Param::Oomguarpages if b.barrier > 0 && limited(&b) => {
+            let hard = param == Param::Oomguarpages;
+            if cgroups.set_memory_protection(r, bytes(b.barrier)?, hard) == Protection::Fallback {
+                plan.reservation_is_fallback = true;
             }
-        }
-        Param::Oomguarpages if b.barrier > 0 && limited(&b) && v2 => {
-            unified(r).insert("memory.min".into(), bytes(b.barrier)?.to_string());
         }
         Param::Swappages if limited(&b) => {
             // OCI's memory.swap is memory + swap, so it needs a memory limit.
@@ -158,18 +152,9 @@ fn plan_cgroup_param(
 /// The CPU and I/O knobs.
 fn plan_knobs(plan: &mut Plan, settings: &Settings) {
     let r = &mut plan.resources;
-    let v2 = crate::cgroups::is_v2();
+    let cgroups = crate::cgroups::host();
     if let Some(units) = settings.knob(Knob::Cpuunits) {
-        if v2 {
-            // OpenVZ's v2 mapping keeps the ratios of cpuunits exactly (1000 →
-            // 100); the shares→weight conversion libcgroups applies would not.
-            unified(r).insert(
-                "cpu.weight".into(),
-                (units / 10).clamp(1, 10_000).to_string(),
-            );
-        } else {
-            cpu(r).set_shares(Some(units * 1024 / 1000));
-        }
+        cgroups.set_cpu_units(r, units);
     }
     if let Some(percent) = settings.knob(Knob::Cpulimit).filter(|p| *p > 0) {
         cpu(r).set_period(Some(100_000));
@@ -178,14 +163,7 @@ fn plan_knobs(plan: &mut Plan, settings: &Settings) {
     if let Some(prio) = settings.knob(Knob::Ioprio)
         && super::io::weight_support().is_ok()
     {
-        let weight = super::io::IOPRIO_WEIGHTS[prio as usize];
-        if v2 {
-            // Written as is (io.weight takes 1…10000): libcgroups 0.7 converts a
-            // blockIO weight for io.weight in u16 arithmetic, which overflows.
-            unified(r).insert("io.weight".into(), format!("default {weight}"));
-        } else {
-            block_io(r).set_weight(Some(weight));
-        }
+        cgroups.set_io_weight(r, super::io::IOPRIO_WEIGHTS[prio as usize]);
     }
     let throttle = |rate: u64| -> Vec<LinuxThrottleDevice> {
         super::io::disks()
@@ -508,7 +486,7 @@ mod tests {
         assert_eq!(r["pids"]["limit"], 100);
         assert_eq!(r["memory"]["limit"], 256 << 20);
         assert_eq!(r["memory"]["swap"], (256 + 128) << 20);
-        if crate::cgroups::is_v2() {
+        if crate::cgroups::version() == crate::cgroups::Version::V2 {
             assert_eq!(r["unified"]["cpu.weight"], "200");
         } else {
             assert_eq!(r["cpu"]["shares"], 2048);

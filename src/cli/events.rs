@@ -78,8 +78,7 @@ pub fn run(store: &Store, args: EventsArgs) -> Result<()> {
 /// The kernel's count of OOM kills in the container's cgroup (v2
 /// `memory.events`, v1 `memory.oom_control`, both `oom_kill`).
 fn oom_kill_count(cgroup_path: &std::path::Path) -> Option<u64> {
-    let text = cgroups::read_file(cgroup_path, "memory", "memory.oom_control", "memory.events")?;
-    cgroups::keyed_value(&text, "oom_kill")
+    cgroups::read_keyed(cgroup_path, cgroups::File::OomEvents, "oom_kill")
 }
 
 /// One line of `events`: `{"type":"stats","id":…,"data":…}`, in that order

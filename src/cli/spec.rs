@@ -36,7 +36,7 @@ pub fn run(args: SpecArgs) -> Result<()> {
         DEFAULT.to_string()
     };
     // runc gives a container its own cgroup namespace on a cgroup v2 host.
-    let text = if crate::cgroups::is_v2() {
+    let text = if crate::cgroups::version() == crate::cgroups::Version::V2 {
         text.replacen(
             MOUNT_NS,
             &format!("{MOUNT_NS},\n\t\t\t{{\n\t\t\t\t\"type\": \"cgroup\"\n\t\t\t}}"),

@@ -211,7 +211,7 @@ fn prepare_spec(
         .as_ref()
         .and_then(|r| r.unified().as_ref())
         .is_some_and(|u| !u.is_empty())
-        && !crate::cgroups::is_v2()
+        && !crate::cgroups::host().takes_unified()
     {
         bail!(
             "{}: linux.resources.unified: invalid configuration: cannot use unified on cgroup v1",

@@ -1,23 +1,149 @@
-//! Thin helpers over libcgroups for a container's cgroup: its manager, its
-//! processes, freezing, and signalling everything in it.
+//! The host's cgroups: the version detected once (libcgroups' own detection),
+//! the v1 and v2 differences behind one interface (`Hierarchy`, with the
+//! siblings `v1` and `v2`), and thin helpers over libcgroups for a container's
+//! cgroup: its manager, its processes, freezing, signalling, removal.
+//!
+//! A hybrid host (v1 controllers, cgroup2 at `unified/`) is run as v1, as
+//! libcgroups and runc do.
 
-use std::path::Path;
+mod v1;
+mod v2;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libcgroups::common::{
-    AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt, FreezerState,
+    AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt, FreezerState,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 /// Where the host's cgroup hierarchies are mounted (the one tree on v2).
-pub const ROOT: &str = "/sys/fs/cgroup";
+pub const ROOT: &str = libcgroups::common::DEFAULT_CGROUP_ROOT;
 
-/// True on a pure cgroup v2 host (cgroup2 mounted on /sys/fs/cgroup itself).
-pub fn is_v2() -> bool {
-    Path::new(ROOT).join("cgroup.controllers").exists()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// The cgroup files runvz reads; each version says where each one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum File {
+    PidsCurrent,
+    PidsPeak,
+    /// Keyed: `max` counts refused forks.
+    PidsEvents,
+    MemoryUsage,
+    MemoryPeak,
+    MemoryStat,
+    /// Keyed: `oom_kill`.
+    OomEvents,
+    KernelMemoryPeak,
+    SwapPeak,
+    CpusetEffective,
+    Freezer,
+    Procs,
+}
+
+/// Keys of memory.stat, named per version by the hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    Cache,
+    Shmem,
+    Unevictable,
+    Kernel,
+    SlabReclaimable,
+    Sock,
+}
+
+/// What differs between cgroup v1 and v2, in one place per version.
+pub trait Hierarchy: Send + Sync {
+    fn version(&self) -> Version;
+    /// The root of every mounted hierarchy (the one unified tree on v2).
+    fn roots(&self) -> Vec<PathBuf>;
+    /// Where `file` of the cgroup at `cgroup_path` is, if this version has it.
+    fn file(&self, cgroup_path: &Path, file: File) -> Option<PathBuf>;
+    /// The memory.stat key for `stat`, if this version has it.
+    fn stat_key(&self, stat: Stat) -> Option<&'static str>;
+    /// The cgroup (the memory hierarchy's on v1) a process is in.
+    fn cgroup_of(&self, pid: i32) -> Option<PathBuf>;
+    /// The memory limit in force, bytes (-1: unlimited or unreadable).
+    fn memory_limit(&self, cgroup_path: &Path) -> i64;
+    /// The swap limit alone, bytes (v1 limits memory+swap together).
+    fn swap_limit(&self, cgroup_path: &Path) -> Option<u64>;
+    /// The swap in use alone, bytes.
+    fn swap_usage(&self, cgroup_path: &Path) -> Option<u64>;
+    /// Kernel memory in use, bytes.
+    fn kernel_memory(&self, cgroup_path: &Path) -> Option<u64>;
+    /// How often a limit was hit: memory, memory+swap, kernel memory.
+    fn memory_failcnt(&self, cgroup_path: &Path) -> Option<u64>;
+    fn swap_failcnt(&self, cgroup_path: &Path) -> Option<u64>;
+    fn kernel_memory_failcnt(&self, cgroup_path: &Path) -> Option<u64>;
+    /// The CPU quota as a number of CPUs (rounded up), if there is one.
+    fn cpu_quota_cpus(&self, cgroup_path: &Path) -> Option<u64>;
+    /// Writes CFS period and quota itself where libcgroups' order is wrong
+    /// (true: done, leave them out of what libcgroups writes).
+    fn write_cfs(
+        &self,
+        cgroup_path: &Path,
+        period: Option<u64>,
+        quota: Option<i64>,
+    ) -> Result<bool>;
+    /// Makes what libcgroups would race on before a cgroup is created.
+    fn precreate_parents(&self, cgroup_path: &Path);
+    /// A relative CPU weight in OpenVZ's cpuunits (1000 = the default share).
+    fn set_cpu_units(&self, resources: &mut LinuxResources, units: u64);
+    /// A block-I/O weight (10…1000, 500 the default).
+    fn set_io_weight(&self, resources: &mut LinuxResources, weight: u16);
+    /// Protects `bytes` of memory from reclaim (`hard`: even under OOM); false
+    /// when this version cannot (or only as a fallback a config's value wins over).
+    fn set_memory_protection(
+        &self,
+        resources: &mut LinuxResources,
+        bytes: i64,
+        hard: bool,
+    ) -> Protection;
+    /// Where a block-I/O weight lands here, or why it cannot.
+    fn io_weight_support(&self) -> std::result::Result<&'static str, String>;
+    /// Where block-I/O throttles land here, or why they cannot.
+    fn io_throttle_support(&self) -> std::result::Result<&'static str, String>;
+    /// Whether `linux.resources.unified` can be applied.
+    fn takes_unified(&self) -> bool;
+    /// v1's named `systemd` hierarchy (where systemd keeps its tree), if mounted.
+    fn named_systemd_root(&self) -> Option<PathBuf>;
+    /// Whether a process exec'd into a system container must join its init's
+    /// sub-cgroup (v2's "no internal processes" rule).
+    fn exec_joins_init_cgroup(&self) -> bool;
+}
+
+/// How a memory protection was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    Set,
+    /// Set as the soft limit, which a config's own reservation overrides.
+    Fallback,
+    Unsupported,
+}
+
+/// This host's cgroups, detected once.
+pub fn host() -> &'static dyn Hierarchy {
+    static HOST: OnceLock<Box<dyn Hierarchy>> = OnceLock::new();
+    HOST.get_or_init(|| match libcgroups::common::get_cgroup_setup() {
+        Ok(CgroupSetup::Unified) => Box::new(v2::V2),
+        // Legacy, hybrid, or no cgroup tree at all (its errors come later,
+        // from the operation that needs it).
+        _ => Box::new(v1::V1),
+    })
+    .as_ref()
+}
+
+/// The cgroup version of this host.
+pub fn version() -> Version {
+    host().version()
 }
 
 /// A config's `cgroupsPath` kept inside the cgroup tree, as runc keeps it: `..`
@@ -64,12 +190,11 @@ pub fn apply_resources(
     resources: &LinuxResources,
 ) -> Result<()> {
     let mut resources = resources.clone();
-    if !is_v2()
-        && !systemd
+    if !systemd
         && let Some(mut cpu) = resources.cpu().clone()
         && (cpu.period().is_some() || cpu.quota().is_some())
+        && host().write_cfs(cgroup_path, cpu.period(), cpu.quota())?
     {
-        write_cfs_v1(cgroup_path, cpu.period(), cpu.quota())?;
         cpu.set_period(None).set_quota(None);
         resources.set_cpu(Some(cpu));
     }
@@ -82,40 +207,6 @@ pub fn apply_resources(
         })
         // libcgroups prefixes "io error: " to what went wrong.
         .map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_start_matches("io error: ")))
-}
-
-/// The v1 CFS period, then the quota, as runc writes them: a new period
-/// smaller than the old one can be refused (EINVAL) because the old quota over
-/// the new period exceeds the parent's (a Kubernetes pod's) ratio; then the
-/// quota goes first and the period after it.
-fn write_cfs_v1(cgroup_path: &Path, period: Option<u64>, quota: Option<i64>) -> Result<()> {
-    let dir = Path::new(ROOT)
-        .join("cpu")
-        .join(cgroup_path.strip_prefix("/").unwrap_or(cgroup_path));
-    let write = |file: &str, value: String| {
-        std::fs::write(dir.join(file), &value).map_err(|err| {
-            anyhow::anyhow!(
-                "failed to write {value:?}: write {}: {}",
-                dir.join(file).display(),
-                crate::logging::os_words(&err)
-            )
-        })
-    };
-    let mut period_pending = None;
-    if let Some(period) = period.filter(|p| *p != 0) {
-        match write("cpu.cfs_period_us", period.to_string()) {
-            Ok(()) => {}
-            Err(_) if quota.is_some_and(|q| q != 0) => period_pending = Some(period),
-            Err(err) => return Err(err),
-        }
-    }
-    if let Some(quota) = quota.filter(|q| *q != 0) {
-        write("cpu.cfs_quota_us", quota.to_string())?;
-        if let Some(period) = period_pending {
-            write("cpu.cfs_period_us", period.to_string())?;
-        }
-    }
-    Ok(())
 }
 
 /// Host PIDs of every process in the cgroup (and its children). A cgroup that does
@@ -170,24 +261,9 @@ pub fn kill_all_and_wait(manager: &AnyCgroupManager, timeout: Duration) -> Resul
     }
 }
 
-/// The memory limit in force for a cgroup path (-1 when unlimited or unreadable),
-/// read from the v2 `memory.max` or the v1 `memory.limit_in_bytes`.
+/// The memory limit in force for a cgroup path (-1 when unlimited or unreadable).
 pub fn memory_limit(cgroup_path: &Path) -> i64 {
-    let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
-    let root = Path::new(libcgroups::common::DEFAULT_CGROUP_ROOT);
-    let (file, unlimited_from) = if root.join("cgroup.controllers").exists() {
-        (root.join(rel).join("memory.max"), i64::MAX)
-    } else {
-        // v1 shows "unlimited" as LONG_MAX rounded down to a page.
-        (
-            root.join("memory").join(rel).join("memory.limit_in_bytes"),
-            i64::MAX - 4096,
-        )
-    };
-    match std::fs::read_to_string(file).map(|s| s.trim().parse::<i64>()) {
-        Ok(Ok(limit)) if limit < unlimited_from => limit,
-        _ => -1,
-    }
+    host().memory_limit(cgroup_path)
 }
 
 /// Removes the sub-cgroups a container made inside its own cgroup (systemd in
@@ -211,42 +287,34 @@ pub fn remove_children(cgroup_path: &Path) -> Result<()> {
 pub fn dirs_in_every_hierarchy(cgroup_path: &Path) -> Vec<std::path::PathBuf> {
     let relative = cgroup_path.to_string_lossy();
     let relative = relative.trim_start_matches('/');
-    hierarchy_roots()
+    host()
+        .roots()
         .into_iter()
         .map(|root| root.join(relative))
         .filter(|dir| dir.is_dir())
         .collect()
 }
 
-/// The root of every mounted hierarchy (the one unified tree on v2).
-pub fn hierarchy_roots() -> Vec<std::path::PathBuf> {
-    if is_v2() {
-        vec![Path::new(ROOT).to_path_buf()]
-    } else {
-        std::fs::read_dir(ROOT)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
-    }
+/// A file of the container's cgroup (its own directory, not its init's:
+/// systemd moves itself into init.scope below it).
+pub fn read_file(cgroup_path: &Path, file: File) -> Option<String> {
+    std::fs::read_to_string(host().file(cgroup_path, file)?).ok()
 }
 
-/// A file of the container's cgroup: `v2_file` in its unified directory, or
-/// `v1_file` in its directory of the v1 `controller` hierarchy. The
-/// container's own directory, not its init's: systemd moves itself into
-/// init.scope below it.
-pub fn read_file(
-    cgroup_path: &Path,
-    v1_controller: &str,
-    v1_file: &str,
-    v2_file: &str,
-) -> Option<String> {
-    let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
-    let root = Path::new(ROOT);
-    let file = if is_v2() {
-        root.join(relative).join(v2_file)
-    } else {
-        root.join(v1_controller).join(relative).join(v1_file)
-    };
-    std::fs::read_to_string(file).ok()
+/// A number in a one-value cgroup file.
+pub fn read_number(cgroup_path: &Path, file: File) -> Option<u64> {
+    read_file(cgroup_path, file)?.trim().parse().ok()
+}
+
+/// `key` of a flat keyed cgroup file (*.events, oom_control).
+pub fn read_keyed(cgroup_path: &Path, file: File, key: &str) -> Option<u64> {
+    keyed_value(&read_file(cgroup_path, file)?, key)
+}
+
+/// A memory.stat value, bytes (None where this version has no such key).
+pub fn memory_stat(cgroup_path: &Path, stat: Stat) -> Option<u64> {
+    let key = host().stat_key(stat)?;
+    read_keyed(cgroup_path, File::MemoryStat, key)
 }
 
 /// The value of `key` in a flat keyed cgroup file (memory.stat, *.events).
@@ -291,7 +359,7 @@ pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
     if systemd {
         return Ok(());
     }
-    let freezer = read_file(cgroup_path, "freezer", "freezer.state", "cgroup.freeze");
+    let freezer = read_file(cgroup_path, File::Freezer);
     if let Some(state) = freezer
         && matches!(state.trim(), "1" | "FROZEN" | "FREEZING")
     {
@@ -301,7 +369,7 @@ pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
         );
     }
     // runc looks in one hierarchy on v1 (devices); so does this.
-    let procs = read_file(cgroup_path, "devices", "cgroup.procs", "cgroup.procs");
+    let procs = read_file(cgroup_path, File::Procs);
     let count = procs.map_or(0, |p| p.lines().filter(|l| !l.is_empty()).count());
     if count > 0 {
         tracing::warn!("container's cgroup is not empty: {count} process(es) found");
@@ -309,17 +377,9 @@ pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
     Ok(())
 }
 
-/// Creates the parents of a v2 cgroupfs path beforehand: libcgroups creates
-/// each missing level with a plain mkdir after checking it is absent, so two
-/// containers made at once under a new parent race and one fails with EEXIST.
+/// Creates what libcgroups would race on before a cgroup is created.
 pub fn precreate_parents(cgroup_path: &Path, systemd: bool) {
-    if systemd || !is_v2() {
-        return;
-    }
-    let relative = cgroup_path.to_string_lossy();
-    if let Some(parent) = Path::new(relative.trim_start_matches('/')).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        let _ = std::fs::create_dir_all(Path::new(ROOT).join(parent));
+    if !systemd {
+        host().precreate_parents(cgroup_path);
     }
 }
