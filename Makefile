@@ -35,6 +35,7 @@ demo: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+revendor-check: ; @bash hack/revendor.sh --check
 
 # Unit + integration tests on this host (cgroup v1 here) under nextest (every test
 # has a time limit, .config/nextest.toml), then the integration tests again in a

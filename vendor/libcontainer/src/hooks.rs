@@ -44,7 +44,9 @@ fn write_without_sigpipe(stdin: &mut process::ChildStdin, data: &[u8]) -> std::i
     let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), Some(&mut old)).is_ok();
     let result = stdin.write_all(data);
     if blocked {
-        if result.as_ref().is_err_and(|e| e.kind() == ErrorKind::BrokenPipe)
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::BrokenPipe)
             && !old.contains(signal::Signal::SIGPIPE)
         {
             let now = libc::timespec {
@@ -133,6 +135,7 @@ pub fn run_hooks(
                 // write to stdin.
                 let encoded_state =
                     serde_json::to_string(&oci_state).map_err(HookError::EncodeContainerState)?;
+                // runvz: patch 8 — written with SIGPIPE blocked.
                 if let Err(e) = write_without_sigpipe(stdin, encoded_state.as_bytes()) {
                     if e.kind() != ErrorKind::BrokenPipe {
                         // Not a broken pipe. The hook command may be waiting

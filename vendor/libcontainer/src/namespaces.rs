@@ -103,8 +103,7 @@ impl Namespaces {
 
     /// Whether `flag`'s namespace was joined by [`Self::join_before_userns`].
     pub fn joined_before_userns(&self, flag: CloneFlags) -> bool {
-        self.namespace_map
-            .contains_key(&CloneFlags::CLONE_NEWUSER)
+        self.namespace_map.contains_key(&CloneFlags::CLONE_NEWUSER)
             && Self::JOINED_BEFORE_USERNS.contains(&flag)
             && self
                 .namespace_map

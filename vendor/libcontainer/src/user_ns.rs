@@ -436,6 +436,7 @@ fn write_id_mapping(
                     ]
                 })
                 .collect();
+            // runvz: patch 21 — newuidmap/newgidmap only when root's own write is refused.
             let output = Command::new(binary)
                 .arg(pid.to_string())
                 .args(args)
@@ -444,6 +445,7 @@ fn write_id_mapping(
                     tracing::error!(?err, ?map_binary, "failed to execute newuidmap/newgidmap");
                     MappingError::Execute(err)
                 })?;
+            // runvz: patch 21 — their failure is an error (it was ignored).
             if !output.status.success() {
                 return Err(MappingError::WriteIDMapping(std::io::Error::other(
                     format!(

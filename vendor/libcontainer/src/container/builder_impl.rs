@@ -115,6 +115,7 @@ impl ContainerBuilderImpl {
 
         let cgroup_config = libcgroups::common::CgroupConfig {
             cgroup_path: final_cgroups_path,
+            // runvz: patch 1 — --systemd-cgroup alone picks the driver, not a user namespace.
             systemd_cgroup: self.use_systemd,
             container_name: self.container_id.to_owned(),
         };
@@ -193,6 +194,7 @@ impl ContainerBuilderImpl {
             notify_listener,
             preserve_fds: self.preserve_fds,
             container: self.container.to_owned(),
+            // runvz: patch 24 — the joined container's state, for the seccomp agent of an exec.
             listener_state: self.listener_state.to_owned(),
             user_ns_config: self.user_ns_config.to_owned(),
             cgroup_config,
@@ -204,6 +206,7 @@ impl ContainerBuilderImpl {
             stderr: self.stderr.as_ref().map(|x| x.as_raw_fd()),
             as_sibling: self.as_sibling,
             pid_file: self.pid_file.to_owned(),
+            // runvz: patch 20 — the bind sources cloned above, by mount index.
             bind_sources: bind_source_fds
                 .iter()
                 .map(|(i, fd)| (*i, fd.as_raw_fd()))
@@ -247,6 +250,7 @@ impl ContainerBuilderImpl {
         let cmanager =
             libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
                 cgroup_path: cgroups_path,
+                // runvz: patch 1 — --systemd-cgroup alone picks the driver, not a user namespace.
                 systemd_cgroup: self.use_systemd,
                 container_name: self.container_id.to_string(),
             })?;

@@ -39,6 +39,7 @@ impl InitContainerBuilder {
         Self {
             base: builder,
             bundle,
+            // runvz: patch 14 — config.json is the bundle's unless with_config_dir names another.
             config_dir: None,
             use_systemd: true,
             detached: true,
@@ -95,6 +96,7 @@ impl InitContainerBuilder {
         self.base.check_terminal(&spec, self.detached)?;
 
         let container_dir = self.create_container_dir()?;
+        // runvz: patch 14 — a config read elsewhere is kept in the container's directory for exec.
         if self.config_dir.is_some() {
             spec.save(container_dir.join(CONFIG_FILE)).map_err(|err| {
                 tracing::error!(?container_dir, "failed to save config.json: {}", err);
@@ -144,6 +146,7 @@ impl InitContainerBuilder {
             user_ns_config,
             notify_path,
             container: Some(container.clone()),
+            // runvz: patch 24 — the joined container's state, for the seccomp agent of an exec.
             listener_state: None,
             preserve_fds: self.base.preserve_fds,
             detached: self.detached,
@@ -186,6 +189,7 @@ impl InitContainerBuilder {
     }
 
     fn load_spec(&self) -> Result<Spec, LibcontainerError> {
+        // runvz: patch 14 — with_config_dir's directory, the bundle otherwise.
         let dir = self.config_dir.as_ref().unwrap_or(&self.bundle);
         let source_spec_path = dir.join(CONFIG_FILE);
         let mut spec = Spec::load(source_spec_path)?;

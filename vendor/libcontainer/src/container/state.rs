@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::fs;
 use std::fs::File;
+// runvz: patch 26 — no Write: the file is synced and renamed.
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
@@ -196,6 +197,7 @@ impl State {
                 source: err,
             }
         })?;
+        // runvz: patch 26 — synced temporary file renamed over state.json; removed on failure.
         let write_error = |err: std::io::Error| {
             tracing::error!(
                 ?state_file_path,

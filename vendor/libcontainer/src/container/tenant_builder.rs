@@ -278,6 +278,7 @@ impl TenantContainerBuilder {
             user_ns_config,
             notify_path: notify_path.clone(),
             container: None,
+            // runvz: patch 24 — the joined container's state, for the seccomp agent of an exec.
             listener_state: Some(container.state.clone()),
             preserve_fds: self.base.preserve_fds,
             detached: self.detached,

@@ -275,6 +275,7 @@ impl MainReceiver {
         match msg {
             Message::InitReady => Ok(()),
             // this case in unique and known enough to have a special error format
+            // runvz: patch 12 — the init's error chain as it is, without a prefix.
             Message::ExecFailed(err) => Err(ChannelError::ExecError(err)),
             msg => Err(ChannelError::unexpected("InitReady", msg)),
         }

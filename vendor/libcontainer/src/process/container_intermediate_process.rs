@@ -106,6 +106,7 @@ pub fn container_intermediate_process(
     // namespace will be created, check
     // https://man7.org/linux/man-pages/man7/user_namespaces.7.html for more
     // information
+    // runvz: patch 2 — UTS, IPC and net given by path are joined before the userns, as runc.
     namespaces.join_before_userns()?;
     if let Some(user_namespace) = namespaces.get(LinuxNamespaceType::User)? {
         setup_userns(

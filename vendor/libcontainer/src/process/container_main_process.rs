@@ -215,7 +215,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
 
         #[cfg(feature = "libseccomp")]
         // runvz: only a profile with a listener needs the container's state (an
-        // exec'd process carries the profile too, runvz patch 6).
+        // exec'd process carries the profile too, runvz patch 7).
         if let Some(seccomp) = linux
             .seccomp()
             .as_ref()

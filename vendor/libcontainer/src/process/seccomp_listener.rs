@@ -1,5 +1,6 @@
 use std::io::IoSlice;
 use std::os::fd::AsRawFd;
+// runvz: patch 24 — `@name` listener paths and bundle-relative ones.
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,7 @@ fn sync_seccomp_send_msg(listener_path: &Path, msg: &[u8], fd: i32) -> Result<()
         );
         SeccompListenerError::UnixOther(err)
     })?;
+    // runvz: patch 24 — `@name` is an abstract socket, as runc (Go) reads it.
     let bytes = listener_path.as_os_str().as_bytes();
     let unix_addr = match bytes.strip_prefix(b"@") {
         Some(name) => socket::UnixAddr::new_abstract(name),
@@ -105,6 +107,7 @@ fn sync_seccomp_send_msg(listener_path: &Path, msg: &[u8], fd: i32) -> Result<()
             ?listener_path,
             "failed to connect to seccomp notify listener path"
         );
+        // runvz: patch 24 — runc's words, with the address and why.
         SeccompListenerError::Connect {
             path: listener_path.display().to_string(),
             source: err,

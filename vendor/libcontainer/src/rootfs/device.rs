@@ -1,3 +1,4 @@
+// runvz: patch 6 — imports for making devices through fds inside the rootfs.
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};

@@ -5,10 +5,12 @@
 pub(crate) mod rootfs;
 pub use rootfs::RootFS;
 
+// runvz: patch 5 — runc's tmpcopyup.
 mod copyup;
 pub mod device;
 pub use device::Device;
 
+// runvz: patch 20 — the init calls mount::register_precloned.
 pub(crate) mod mount;
 pub use mount::Mount;
 

@@ -1,5 +1,6 @@
 use std::fs::{Permissions, canonicalize};
 use std::io::{BufRead, BufReader, ErrorKind};
+// runvz: patch 20 — RawFd for the pre-cloned bind sources.
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -357,6 +358,7 @@ impl Mount {
                         options,
                         subsystem_name,
                         subsystem_name == "systemd",
+                        // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
                         read_only,
                     )?;
                 } else {
@@ -367,6 +369,7 @@ impl Mount {
                         subsystem_name == "systemd",
                         host_mount,
                         &process_cgroups,
+                        // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
                         read_only,
                     )?;
                 }
@@ -377,6 +380,7 @@ impl Mount {
             }
         }
 
+        // runvz: patch 9 — and the tmpfs holding them, once its links exist.
         if read_only {
             remount_read_only(options.root, cgroup_mount.destination())?;
         }
@@ -392,6 +396,7 @@ impl Mount {
         options: &MountOptions,
         subsystem_name: &str,
         named: bool,
+        // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
         read_only: bool,
     ) -> Result<()> {
         tracing::debug!(
@@ -420,6 +425,7 @@ impl Mount {
             subsystem_name.into()
         };
 
+        // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
         let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
         if read_only {
             flags |= MsFlags::MS_RDONLY;
@@ -451,6 +457,7 @@ impl Mount {
         named: bool,
         host_mount: &Path,
         process_cgroups: &HashMap<String, String>,
+        // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
         read_only: bool,
     ) -> Result<()> {
         tracing::debug!("Mounting (emulated) {:?} cgroup subsystem", subsystem_name);
@@ -487,6 +494,7 @@ impl Mount {
                 )
                 .typ("bind")
                 .options(
+                    // runvz: patch 9 — a read-only cgroup mount makes each hierarchy read-only.
                     [if read_only { "ro" } else { "rw" }, "rbind"]
                         .iter()
                         .map(|o| o.to_string())
@@ -628,6 +636,7 @@ impl Mount {
         // pathrs below then refuses anything that changed under us.
         let container_dest = &super::utils::resolve_in_rootfs(rootfs, m.destination())
             .map_err(MountError::Custom)?;
+        // runvz: patch 5 — a tmpfs with `tmpcopyup` is filled from the image (below).
         let copy_up = typ == Some("tmpfs")
             && m.options()
                 .as_deref()
@@ -1068,7 +1077,6 @@ impl Mount {
     }
 }
 
-/// Find parent mount of rootfs in given mount infos
 /// runvz: makes the mount at `dest` (a container path) read-only, through its
 /// root resolved inside the rootfs (runc remounts `/dev` and the v1 cgroup
 /// tmpfs so once their contents are made).
@@ -1095,6 +1103,7 @@ pub(crate) fn remount_read_only(rootfs: &Path, dest: &Path) -> Result<()> {
         })
 }
 
+/// Find parent mount of rootfs in given mount infos
 pub fn find_parent_mount(
     rootfs: &Path,
     mount_infos: Vec<MountInfo>,

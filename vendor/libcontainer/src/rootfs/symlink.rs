@@ -1,9 +1,11 @@
+// runvz: patch 6 — links are made by *at calls through /dev's fd.
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::unistd::{UnlinkatFlags, symlinkat, unlinkat};
 
+// runvz: patch 11 — no Syscall here: every link is made by symlinkat through a directory fd.
 #[derive(Debug, thiserror::Error)]
 pub enum SymlinkError {
     #[error("syscall failed")]
@@ -17,7 +19,7 @@ pub enum SymlinkError {
 type Result<T> = std::result::Result<T, SymlinkError>;
 
 /// runvz: every link is made through a directory fd resolved inside the
-/// rootfs (patches 6 and 9), so no syscall abstraction is kept here.
+/// rootfs (patches 6 and 11), so no syscall abstraction is kept here.
 pub struct Symlink;
 
 impl Default for Symlink {

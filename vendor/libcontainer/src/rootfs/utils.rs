@@ -1,3 +1,4 @@
+// runvz: patch 6 — Path for resolve_in_rootfs.
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -115,6 +116,7 @@ pub fn parse_mount(m: &Mount) -> std::result::Result<MountOptionConfig, MountErr
                 RIDMAP_FLAG => {
                     continue;
                 }
+                // runvz: patch 5 — done by the mount code, not a filesystem option.
                 TMPCOPYUP_FLAG => {
                     continue;
                 }

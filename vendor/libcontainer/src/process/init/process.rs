@@ -301,6 +301,7 @@ pub fn container_init_process(
             Err(nix::Error::EPERM) => true,
             Err(e) => {
                 tracing::error!(?e, "failed to chdir");
+                // runvz: patch 12 — runc's "chdir to cwd (...) set in config.json failed".
                 return Err(InitProcessError::Chdir(ctx.process.cwd().to_path_buf(), e));
             }
         }
@@ -418,6 +419,7 @@ pub fn container_init_process(
             })?;
         }
     }
+    // runvz: patch 22 — an explicit `noNewPrivileges: false` counts as without no_new_privs.
     #[cfg(not(feature = "libseccomp"))]
     if !no_new_privileges {
         tracing::warn!("seccomp not available, unable to enforce no_new_privileges!")
@@ -439,6 +441,7 @@ pub fn container_init_process(
         unistd::chdir(ctx.process.cwd()).map_err(|err| {
             let cwd = ctx.process.cwd();
             tracing::error!(?err, ?cwd, "failed to chdir to cwd");
+            // runvz: patch 12 — runc's "chdir to cwd (...) set in config.json failed".
             InitProcessError::Chdir(cwd.to_path_buf(), err)
         })?;
     }
@@ -461,6 +464,7 @@ pub fn container_init_process(
     let mut deferred_seccomp = None;
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
+        // runvz: patch 22 — an explicit `noNewPrivileges: false` counts as without no_new_privs.
         if no_new_privileges && !seccomp::is_notify(seccomp) {
             // Built now, so a bad profile still fails `create`.
             let filter = seccomp::prepare_seccomp(seccomp).map_err(|err| {
@@ -479,6 +483,7 @@ pub fn container_init_process(
             })?;
         }
     }
+    // runvz: patch 22 — an explicit `noNewPrivileges: false` counts as without no_new_privs.
     #[cfg(not(feature = "libseccomp"))]
     if no_new_privileges {
         tracing::warn!("seccomp not available, unable to set seccomp privileges!")
@@ -772,6 +777,7 @@ fn apply_rest_namespaces(
 ) -> Result<()> {
     namespaces
         .apply_namespaces(|ns_type| -> bool {
+            // runvz: patch 2 — what join_before_userns joined is not joined again.
             ns_type != CloneFlags::CLONE_NEWUSER
                 && ns_type != CloneFlags::CLONE_NEWPID
                 && ns_type != crate::namespaces::CLONE_NEWTIME_FLAG
@@ -850,6 +856,7 @@ fn unmount_or_hide(syscall: &dyn Syscall, target: impl AsRef<Path>) -> Result<()
     let target_path = target.as_ref();
     match syscall.umount2(target_path, MntFlags::MNT_DETACH) {
         Ok(_) => Ok(()),
+        // runvz: patch 18 — EPERM (not ours to unmount) is covered too, as runc's msMoveRoot.
         Err(SyscallError::Nix(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM)) => syscall
             .mount(
                 None,
