@@ -22,7 +22,7 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="beancounters checkpoint system cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system"
+DEFAULT_TESTS="beancounters checkpoint system example_config cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
@@ -130,7 +130,7 @@ echo "$WS" > "$stage/tests/WS"
 disk="$CACHE/scratch.img" diskroot="$CACHE/scratch"
 rm -rf "$diskroot" "$disk"
 mkdir -p "$diskroot/tmp" && chmod 1777 "$diskroot/tmp"
-if [ -d "$WS/target/systemd-rootfs" ] && case " $TESTS " in *" system "*) true ;; *) false ;; esac; then
+if [ -d "$WS/target/systemd-rootfs" ] && case " $TESTS " in *" system "* | *" example_config "*) true ;; *) false ;; esac; then
     cp -a "$WS/target/systemd-rootfs" "$diskroot/systemd-rootfs"
 fi
 truncate -s 4G "$disk"

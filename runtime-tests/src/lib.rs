@@ -575,6 +575,92 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// The Debian bookworm rootfs with systemd the system-container tests boot
+/// (`hack/mkrootfs-systemd.sh`, cached in `<workspace>/target/systemd-rootfs`),
+/// or why there is none here (the caller then calls [`skip`] with it). Made
+/// under an exclusive `flock`, as test executables may ask for it at once.
+pub fn systemd_rootfs() -> Result<PathBuf, String> {
+    let ws = workspace_dir();
+    let target = ws.join("target");
+    let dir = target.join("systemd-rootfs");
+    if !dir.exists() && !tool_available("debootstrap", &["--version"], "debootstrap") {
+        return Err("debootstrap is not installed and no rootfs was made before".to_string());
+    }
+    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let lock = File::create(target.join("systemd-rootfs.lock"))
+        .map_err(|e| format!("cannot create the systemd rootfs lock: {e}"))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!("flock: {}", std::io::Error::last_os_error()));
+    }
+    let out = run_command(
+        Command::new("sh")
+            .arg(ws.join("hack/mkrootfs-systemd.sh"))
+            .arg(&dir),
+        None,
+        Duration::from_secs(600),
+    );
+    // Unlocked when `lock` is closed.
+    drop(lock);
+    if out.success() {
+        Ok(dir)
+    } else {
+        Err(format!("no systemd rootfs: {}", out.stderr.trim()))
+    }
+}
+
+/// An overlay of a cached rootfs (`lower`), so a boot can write without
+/// changing it; unmounted on drop.
+pub struct Overlay {
+    _dir: TempDir,
+    pub merged: PathBuf,
+}
+
+impl Overlay {
+    /// Mounted at `merged` in a temporary directory of its own.
+    pub fn new(lower: &Path) -> Overlay {
+        let dir = TempDir::new("sys-overlay");
+        let merged = dir.path().join("merged");
+        fs::create_dir_all(&merged).unwrap();
+        Self::mount(dir, lower, merged)
+    }
+
+    /// Mounted at `merged` (an existing empty directory, e.g. a bundle's
+    /// `rootfs`); the upper and work directories are temporary. Drop it before
+    /// the directory holding `merged`.
+    pub fn at(lower: &Path, merged: &Path) -> Overlay {
+        Self::mount(TempDir::new("sys-overlay"), lower, merged.to_path_buf())
+    }
+
+    fn mount(dir: TempDir, lower: &Path, merged: PathBuf) -> Overlay {
+        let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
+        for d in [&upper, &work] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let out = run_command(
+            Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o", &opts])
+                .arg(&merged),
+            None,
+            Duration::from_secs(30),
+        );
+        assert!(out.success(), "overlay mount failed: {out}");
+        Overlay { _dir: dir, merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.merged).status();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Bundles
 // ---------------------------------------------------------------------------

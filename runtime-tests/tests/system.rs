@@ -6,7 +6,7 @@
 use runtime_tests::*;
 use serde_json::json;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -374,69 +374,6 @@ fn podman_caps() -> serde_json::Value {
         "CAP_MKNOD",
         "CAP_NET_RAW"
     ])
-}
-
-/// The Debian bookworm rootfs with systemd (hack/mkrootfs-systemd.sh, cached in
-/// target/), or why there is none here.
-fn systemd_rootfs() -> Result<PathBuf, String> {
-    let ws = workspace_dir();
-    let dir = ws.join("target/systemd-rootfs");
-    if !dir.exists() && !tool_available("debootstrap", &["--version"], "debootstrap") {
-        return Err("debootstrap is not installed and no rootfs was made before".to_string());
-    }
-    let out = run_command(
-        Command::new("sh")
-            .arg(ws.join("hack/mkrootfs-systemd.sh"))
-            .arg(&dir),
-        None,
-        Duration::from_secs(600),
-    );
-    if out.success() {
-        Ok(dir)
-    } else {
-        Err(format!("no systemd rootfs: {}", out.stderr.trim()))
-    }
-}
-
-/// An overlay of the cached rootfs, so the boot can write without changing it.
-struct Overlay {
-    _dir: TempDir,
-    merged: PathBuf,
-}
-
-impl Overlay {
-    fn new(lower: &Path) -> Overlay {
-        let dir = TempDir::new("sys-overlay");
-        let (upper, work, merged) = (
-            dir.path().join("upper"),
-            dir.path().join("work"),
-            dir.path().join("merged"),
-        );
-        for d in [&upper, &work, &merged] {
-            fs::create_dir_all(d).unwrap();
-        }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.display(),
-            upper.display(),
-            work.display()
-        );
-        let out = run_command(
-            Command::new("mount")
-                .args(["-t", "overlay", "overlay", "-o", &opts])
-                .arg(&merged),
-            None,
-            Duration::from_secs(30),
-        );
-        assert!(out.success(), "overlay mount failed: {out}");
-        Overlay { _dir: dir, merged }
-    }
-}
-
-impl Drop for Overlay {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.merged).status();
-    }
 }
 
 #[test]
