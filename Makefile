@@ -8,9 +8,9 @@ RUNVZ   := target/release/runvz
 # Packages the build, the demo and the tests need (Debian names).
 PACKAGES := busybox-static libseccomp-dev pkg-config runc hyperfine procps util-linux \
             qemu-system-x86 cpio criu iptables iproute2 debootstrap e2fsprogs \
-            libelf-dev zlib1g-dev
+            libelf-dev zlib1g-dev patch
 
-.PHONY: all build deps demo test test-v2 lint install bench clean
+.PHONY: all build deps demo test test-v2 lint revendor-check install bench clean
 
 all: build
 
@@ -32,10 +32,13 @@ build: deps
 demo: build
 	@bash hack/demo.sh $(RUNVZ)
 
-lint:
+# lint also proves vendor/libcontainer is the published crate plus patches/.
+lint: revendor-check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-revendor-check: ; @bash hack/revendor.sh --check
+
+revendor-check:
+	@bash hack/revendor.sh --check
 
 # Unit + integration tests on this host (cgroup v1 here) under nextest (every test
 # has a time limit, .config/nextest.toml), then the integration tests again in a

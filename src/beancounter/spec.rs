@@ -130,7 +130,9 @@ fn plan_cgroup_param(
         }
         // Guarantees: vmguarpages is protected from reclaim, oomguarpages even
         // from the OOM killer's reclaim (memory.min exists on v2 only).
-        Param::Vmguarpages | Param::Oomguarpages if b.barrier > 0 && limited(&b) => {
+        // Only the barrier counts (OpenVZ leaves their limit unused, usually
+        // "unlimited").
+        Param::Vmguarpages | Param::Oomguarpages if b.barrier > 0 && b.barrier != UNLIMITED => {
             let hard = param == Param::Oomguarpages;
             if cgroups.set_memory_protection(r, bytes(b.barrier)?, hard) == Protection::Fallback {
                 plan.reservation_is_fallback = true;
@@ -527,6 +529,16 @@ mod tests {
         let r = serde_json::to_value(spec.linux().as_ref().unwrap().resources()).unwrap();
         assert_eq!(r["memory"]["limit"], 1048576);
         assert_eq!(r["pids"]["limit"], 50);
+    }
+
+    #[test]
+    fn guarantees_take_their_barrier_whatever_the_limit() {
+        let spec = applied(&[("runvz.ubc.vmguarpages", "256:unlimited")]).unwrap();
+        let r = &spec["linux"]["resources"];
+        match crate::cgroups::version() {
+            crate::cgroups::Version::V1 => assert_eq!(r["memory"]["reservation"], 256 * 4096),
+            crate::cgroups::Version::V2 => assert_eq!(r["unified"]["memory.low"], "1048576"),
+        }
     }
 
     #[test]
