@@ -13,6 +13,7 @@ mod logging;
 mod procview;
 mod safepath;
 mod signal;
+mod state;
 mod stats;
 mod system;
 mod units;
@@ -78,5 +79,67 @@ fn main() -> ExitCode {
             let code = err.downcast_ref::<cli::ExitStatus>().map_or(1, |e| e.code);
             ExitCode::from(code)
         }
+    }
+}
+
+/// The module map stays a hierarchy (docs/ARCHITECTURE.md): no module uses one
+/// that uses it back, counting `crate::` paths in code (not comments).
+#[cfg(test)]
+mod module_graph {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    fn code_of(path: &Path, out: &mut String) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap().flatten() {
+                code_of(&entry.path(), out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            for line in std::fs::read_to_string(path).unwrap().lines() {
+                let code = line.split("//").next().unwrap_or("");
+                out.push_str(code);
+                out.push('\n');
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_uses_one_that_uses_it_back() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for entry in std::fs::read_dir(&src).unwrap().flatten() {
+            let name = entry
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if name == "main" {
+                continue;
+            }
+            let mut code = String::new();
+            code_of(&entry.path(), &mut code);
+            let used = code
+                .split("crate::")
+                .skip(1)
+                .map(|rest| {
+                    rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .next()
+                        .unwrap_or("")
+                })
+                .filter(|m| !m.is_empty() && *m != name)
+                .map(str::to_string)
+                .collect();
+            uses.insert(name, used);
+        }
+        let mut cycles = Vec::new();
+        for (module, used) in &uses {
+            for other in used {
+                if module < other && uses.get(other).is_some_and(|u| u.contains(module)) {
+                    cycles.push(format!("{module} <-> {other}"));
+                }
+            }
+        }
+        assert!(cycles.is_empty(), "modules that use each other: {cycles:?}");
     }
 }

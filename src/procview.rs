@@ -28,7 +28,7 @@ use fuser::{
 use oci_spec::runtime::{MountBuilder, Spec};
 
 use crate::cgroups::{self, File, Stat};
-use crate::container::Store;
+use crate::state::Store;
 
 /// The files served, by inode (the root directory is 1).
 const FILES: [&str; 3] = ["meminfo", "cpuinfo", "uptime"];

@@ -328,7 +328,7 @@ pub fn while_in_named_cgroup<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Re
 /// no process may join the container's own cgroup ("no internal processes").
 /// An exec'd process then joins the init's cgroup instead, as with runc: the
 /// sub-cgroup (relative to the container's) to hand libcontainer, if any.
-pub fn exec_sub_cgroup(container: &crate::container::Container) -> Option<String> {
+pub fn exec_sub_cgroup(container: &crate::state::Container) -> Option<String> {
     let meta = container.meta.as_ref().filter(|m| m.system)?;
     let pid = container.live_pid()?;
     if !crate::cgroups::host().exec_joins_init_cgroup() {

@@ -15,9 +15,9 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 
-use crate::container::{ContainerLock, write_atomic};
+use crate::state::{ContainerLock, write_atomic};
 
 /// IDs per container, as OpenVZ and LXC give.
 pub const RANGE: u32 = 65536;
@@ -104,19 +104,30 @@ pub fn wanted(spec: &oci_spec::runtime::Spec, where_: &str) -> Result<bool> {
     }
 }
 
-/// A user namespace mapping 0…65535 onto `start`…, in the spec.
-pub fn apply_to_spec(spec: &mut Value, start: u32) {
-    let linux = &mut spec["linux"];
-    if !linux["namespaces"].is_array() {
-        linux["namespaces"] = json!([]);
-    }
-    linux["namespaces"]
-        .as_array_mut()
-        .expect("array")
-        .push(json!({"type": "user"}));
-    let mapping = json!([{"containerID": 0, "hostID": start, "size": RANGE}]);
-    linux["uidMappings"] = mapping.clone();
-    linux["gidMappings"] = mapping;
+/// A user namespace mapping 0…65535 onto `start`…, in the spec, and `root`
+/// (the idmapped rootfs) as its root.
+pub fn apply_to_spec(spec: &mut Spec, start: u32, root: &Path) {
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    namespaces.push(
+        LinuxNamespaceBuilder::default()
+            .typ(LinuxNamespaceType::User)
+            .build()
+            .expect("a type is all it needs"),
+    );
+    linux.set_namespaces(Some(namespaces));
+    let mapping = LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(start)
+        .size(RANGE)
+        .build()
+        .expect("every field is set");
+    linux.set_uid_mappings(Some(vec![mapping]));
+    linux.set_gid_mappings(Some(vec![mapping]));
+    spec.set_linux(Some(linux));
+    let mut spec_root = spec.root().clone().unwrap_or_default();
+    spec_root.set_path(root.to_path_buf());
+    spec.set_root(Some(spec_root));
 }
 
 /// Hands the container's cgroup to its root (host ID `start`): the directory

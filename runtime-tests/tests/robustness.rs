@@ -43,6 +43,53 @@ fn create_killed_midway_is_fully_removable() {
     }
 }
 
+/// A corrupt state.json is an error naming the file, never a guess that the
+/// container stopped (a plain `delete` would then remove a running one); `list`
+/// still lists the others and warns; `delete --force` still removes everything.
+#[test]
+fn corrupt_state_is_an_error_and_force_delete_still_cleans() {
+    if runtime_is_runc() {
+        skip("runvz's promise (runc reports its own JSON error)");
+        return;
+    }
+    let c = Ctx::new("corrupt", &["sleep", "100"]);
+    c.run_detached();
+    let init = c.pid();
+    let state = c.rt.root.join(&c.id).join("state.json");
+    std::fs::write(&state, b"{\"id\": \"half").expect("corrupt state.json");
+    let shown = state.display().to_string();
+    for args in [
+        vec!["state", &c.id],
+        vec!["delete", &c.id],
+        vec!["kill", &c.id, "KILL"],
+    ] {
+        let out = c.cmd(&args);
+        out.failed();
+        assert!(
+            out.stderr.contains(&shown) && out.stderr.contains("corrupt"),
+            "{args:?} must name the corrupt file:\n{out}"
+        );
+    }
+    assert!(
+        std::path::Path::new(&format!("/proc/{init}")).exists(),
+        "the container's init must survive a refused delete"
+    );
+    let list = c.cmd(&["list"]);
+    list.ok();
+    assert!(
+        list.stderr.contains(&shown),
+        "list warns about the unreadable container:\n{list}"
+    );
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{init}")).exists()
+            || std::fs::read_to_string(format!("/proc/{init}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "delete --force must kill the init"
+    );
+}
+
 /// containerd's shim and conmon report the last `"level":"error"` line of the log.
 #[test]
 fn errors_reach_the_json_log() {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::params::{ALL, PAGE_SIZE, Param, TABLE_ROWS, UNLIMITED};
 use super::settings::{Bound, Settings};
 use crate::cgroups::{self, File, Stat};
-use crate::container::{Container, write_atomic};
+use crate::state::{Container, write_atomic};
 
 /// Bounds changed by `runvz update`, as annotations (`runvz.ubc.numproc` →
 /// `"500:500"`), on top of the config's own.

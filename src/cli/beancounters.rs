@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::beancounter::params::KNOBS;
 use crate::beancounter::report;
-use crate::container::Store;
+use crate::state::Store;
 
 #[derive(Args, Debug)]
 pub struct BeancountersArgs {

@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::GlobalOpts;
 use crate::console::wait_foreground;
-use crate::container::{CreateOptions, Status, Store, create_container, destroy, write_pid_file};
+use crate::container::{CreateOptions, create_container, destroy, write_pid_file};
 use crate::criu::{self, DumpOptions, RestoreOptions};
+use crate::state::{Status, Store};
 
 #[derive(Args, Debug)]
 pub struct CheckpointArgs {
@@ -156,13 +157,13 @@ pub fn checkpoint(store: &Store, global: &GlobalOpts, args: CheckpointArgs) -> R
         auto_dedup: args.auto_dedup,
         cgroups_mode,
     };
-    criu::dump(&container, &lock, &opts)
+    crate::container::checkpoint(&container, &lock, &opts)
 }
 
 /// Restores a container from a checkpoint; in the foreground runvz waits for it
 /// like `run` and returns its exit status.
 pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<u8> {
-    crate::container::validate_id(&args.id)?;
+    crate::state::validate_id(&args.id)?;
     if !args.detach && args.no_subreaper {
         bail!(
             "restore: in the foreground runvz waits for the container as its subreaper; --no-subreaper needs --detach"

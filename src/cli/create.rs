@@ -6,7 +6,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::GlobalOpts;
-use crate::container::{CreateOptions, Store, create_container, write_pid_file};
+use crate::container::{CreateOptions, create_container, write_pid_file};
+use crate::state::Store;
 
 /// The flags `create` and `run` share with runc.
 #[derive(Args, Debug)]

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::container::{Status, Store, destroy, validate_id};
+use crate::container::destroy;
+use crate::state::{Status, Store, validate_id};
 
 #[derive(Args, Debug)]
 pub struct DeleteArgs {
@@ -25,7 +26,11 @@ pub fn run(store: &Store, args: DeleteArgs) -> Result<()> {
         }
         anyhow::bail!("container {} does not exist", args.id);
     }
-    let container = store.load(&args.id)?;
+    let container = if args.force {
+        store.load_for_cleanup(&args.id)?
+    } else {
+        store.load(&args.id)?
+    };
     match container.status {
         Status::Stopped | Status::Created => {}
         _ if args.force => {}

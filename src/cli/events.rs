@@ -11,7 +11,7 @@ use libcgroups::common::CgroupManager;
 
 use crate::beancounter::report;
 use crate::cgroups;
-use crate::container::{Status, Store};
+use crate::state::{Status, Store};
 use crate::stats::runc_stats;
 
 #[derive(Args, Debug)]

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::{Capability, Process, Spec};
-use libcontainer::syscall::syscall::SyscallType;
 
-use crate::console::{ConsoleSocket, wait_foreground};
-use crate::container::{Status, Store, write_atomic, write_pid_file};
+use crate::container::exec::{self, ExecOptions};
+use crate::state::Store;
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
@@ -72,84 +70,28 @@ pub struct ExecArgs {
 
 pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
     let container = store.load(&args.id)?;
-    let mut allowed = vec![Status::Created, Status::Running];
-    if args.ignore_paused {
-        allowed.push(Status::Paused);
-    }
-    match container.status {
-        Status::Paused if !args.ignore_paused => bail!(
-            "cannot exec in container {}: cannot exec in a paused container (use --ignore-paused to override)",
-            args.id
-        ),
-        Status::Stopped => bail!(
-            "cannot exec in container {}: cannot exec in a stopped container",
-            args.id
-        ),
-        _ => container.require("exec in", &allowed)?,
-    }
-
+    // The state first, as runc: a stopped container is refused whatever the flags.
+    exec::check_state(&container, args.ignore_paused)?;
     let sub_cgroup = args
         .cgroup
         .as_deref()
-        .map(|sub| existing_sub_cgroup(&container, sub))
+        .map(|sub| exec::existing_sub_cgroup(&container, sub))
         .transpose()?;
-    let mut process = build_process(&container.runvz_dir.join("config.json"), &args)?;
-    if args.process.is_none() {
-        // A live `update` of numfile & co. holds for processes started later.
-        let current = crate::beancounter::live::current_rlimits(
-            &crate::beancounter::report::settings(&container)?,
-        )?;
-        let mut rlimits = process.rlimits().clone().unwrap_or_default();
-        for limit in current {
-            rlimits.retain(|r| r.typ() != limit.typ());
-            rlimits.push(limit);
-        }
-        process.set_rlimits(Some(rlimits));
-    }
-    let terminal = process.terminal().unwrap_or(false);
-    let process_file = container
-        .runvz_dir
-        .join(format!("exec-{}.json", std::process::id()));
-    write_atomic(&process_file, &serde_json::to_vec(&process)?)?;
-
-    let own_console = if terminal && !args.detach && args.console_socket.is_none() {
-        Some(ConsoleSocket::new(&store.root().join(".tmp"))?)
-    } else {
-        None
-    };
-    let console_path = own_console
-        .as_ref()
-        .map(|c| c.path())
-        .or(args.console_socket.clone());
-
-    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
-        .with_root_path(store.root())
-        .and_then(|b| {
-            b.with_console_socket(console_path.as_ref())
-                .with_preserved_fds(args.preserve_fds)
-                .as_tenant()
-                .with_detach(args.detach || own_console.is_some())
-                .with_process(Some(&process_file))
-                .with_ignore_paused(args.ignore_paused)
-                .with_sub_cgroup(sub_cgroup.or_else(|| crate::system::exec_sub_cgroup(&container)))
-                .build()
-        });
-    let _ = std::fs::remove_file(&process_file);
-    let pid = built
-        .map_err(|err| crate::container::runc_wording(anyhow::Error::from(err)))
-        .with_context(|| format!("exec failed in container {}", args.id))?;
-
-    if let Some(path) = &args.pid_file {
-        write_pid_file(path, pid.as_raw())?;
-    }
-    if args.detach {
-        return Ok(0);
-    }
-    let master = own_console
-        .as_ref()
-        .map(|c| c.receive_master())
-        .transpose()?;
-    wait_foreground(pid, master)
+    let process = build_process(&container.runvz_dir.join("config.json"), &args)?;
+    exec::exec(
+        store,
+        &container,
+        ExecOptions {
+            process,
+            process_given: args.process.is_some(),
+            console_socket: args.console_socket,
+            detach: args.detach,
+            preserve_fds: args.preserve_fds,
+            sub_cgroup,
+            ignore_paused: args.ignore_paused,
+            pid_file: args.pid_file,
+        },
+    )
 }
 
 /// The process to exec: `--process` as given, or the container's process with
@@ -237,32 +179,6 @@ fn build_process(config: &std::path::Path, args: &ExecArgs) -> Result<Process> {
         process.set_capabilities(Some(caps));
     }
     Ok(process)
-}
-
-/// `exec --cgroup PATH`: a sub-cgroup of the container's that exists in every
-/// hierarchy, as runc requires (libcontainer would create it). Plain names
-/// only, so it cannot leave the container's cgroup.
-fn existing_sub_cgroup(container: &crate::container::Container, sub: &str) -> Result<String> {
-    if sub.contains(':') {
-        bail!(
-            "exec --cgroup {sub:?}: a CONTROLLER:PATH sub-cgroup is not supported by runvz; give PATH (every controller)"
-        );
-    }
-    let relative = crate::safepath::plain_relative(std::path::Path::new(sub), "exec --cgroup")?;
-    let own = container
-        .cgroup_path()
-        .context("container has no cgroup recorded")?;
-    for dir in crate::cgroups::dirs_in_every_hierarchy(&own) {
-        let wanted = dir.join(&relative);
-        if !wanted.is_dir() {
-            bail!(
-                "exec failed: sub-cgroup {sub:?} of container {}: {}: no such file or directory",
-                container.id,
-                wanted.display()
-            );
-        }
-    }
-    Ok(relative.display().to_string())
 }
 
 /// A capability as runc names it (`CAP_KILL`); the `CAP_` prefix and case are

@@ -6,8 +6,8 @@ use clap::Args;
 use nix::sys::signal::Signal;
 
 use crate::cgroups;
-use crate::container::{Status, Store};
 use crate::signal;
+use crate::state::{Status, Store};
 
 #[derive(Args, Debug)]
 pub struct KillArgs {

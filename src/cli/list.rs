@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::state::StateView;
-use crate::container::Store;
+use crate::state::Store;
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
@@ -23,9 +23,11 @@ pub fn run(store: &Store, args: ListArgs) -> Result<()> {
     }
     let mut views = Vec::new();
     for id in store.ids()? {
-        // A container deleted while we list is simply not shown.
-        if let Ok(container) = store.load(&id) {
-            views.push(StateView::of(&container));
+        match store.load(&id) {
+            Ok(container) => views.push(StateView::of(&container)),
+            // One deleted while we list is simply not shown.
+            Err(_) if !store.exists(&id) => {}
+            Err(err) => tracing::warn!("{err:#}"),
         }
     }
     if args.quiet {

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::container::Store;
+use crate::state::Store;
 
 /// `--help` in runc's layout; clap fills it for the top level and every command.
 const HELP_TEMPLATE: &str = "NAME:\n   {bin} - {about}\n\nUSAGE:\n   {usage}\n\n{all-args}\n";

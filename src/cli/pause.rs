@@ -5,7 +5,7 @@ use clap::Args;
 use libcontainer::container::ContainerStatus;
 
 use crate::cgroups;
-use crate::container::{Status, Store};
+use crate::state::{Status, Store};
 
 #[derive(Args, Debug)]
 pub struct PauseArgs {

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::cgroups;
-use crate::container::Store;
+use crate::state::Store;
 
 #[derive(Args, Debug)]
 pub struct PsArgs {

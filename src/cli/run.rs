@@ -7,7 +7,8 @@ use clap::Args;
 use super::GlobalOpts;
 use super::create::{CreateFlags, create_options};
 use crate::console::{ConsoleSocket, wait_foreground};
-use crate::container::{Store, create_container, destroy, write_pid_file};
+use crate::container::{create_container, destroy, write_pid_file};
+use crate::state::Store;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {

@@ -6,7 +6,7 @@ use libcontainer::config::YoukiConfig;
 use libcontainer::container::ContainerStatus;
 use libcontainer::notify_socket::{NOTIFY_FILE, NotifySocket};
 
-use crate::container::{Container, Status, Store};
+use crate::state::{Container, Status, Store};
 
 #[derive(Args, Debug)]
 pub struct StartArgs {

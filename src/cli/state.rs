@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::container::{Container, Status, Store};
+use crate::state::{Container, Status, Store};
 
 #[derive(Args, Debug)]
 pub struct StateArgs {

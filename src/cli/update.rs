@@ -10,7 +10,8 @@ use clap::Args;
 use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
 use crate::beancounter::params::{ALL, KNOBS};
-use crate::container::{Status, Store, update};
+use crate::container::update;
+use crate::state::{Status, Store};
 use crate::units::parse_bytes;
 
 #[derive(Args, Debug)]

@@ -11,8 +11,10 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use crate::beancounter::{self, Settings};
 
-use super::{
-    Container, ContainerLock, Meta, Store, destroy, process_start_time, save_state, validate_id,
+use super::destroy;
+use super::steps::{STEPS, Step};
+use crate::state::{
+    Container, ContainerLock, Meta, Store, process_start_time, save_state, validate_id,
 };
 
 pub struct CreateOptions<'a> {
@@ -56,7 +58,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
             )
         })
         .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &runvz_dir));
-    let (mut spec, meta, system) = match prepared {
+    let (spec, meta, system, userns_root) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
             lock.remove();
@@ -64,59 +66,24 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         }
     };
 
-    let idmap_dir = crate::idmap::dir(&crate::userns::key(store.root(), opts.id));
-    let result = (|| -> Result<Container> {
-        fs::create_dir_all(&runvz_dir)
-            .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
-        meta.save(&runvz_dir)?;
-        // Before the bind mounts are cloned: it is one of them.
-        if system.is_some_and(|s| s.needs_machine_id) {
-            fs::write(
-                runvz_dir.join(MACHINE_ID_FILE),
-                crate::system::new_machine_id()? + "\n",
-            )?;
-        }
-        if let Some(start) = meta.userns_start {
-            crate::idmap::rootfs(&meta.rootfs, &idmap_dir, start)?;
-            crate::idmap::sysfs_of_joined_netns(&mut spec, &idmap_dir, start)?;
-        }
-        crate::idmap::bind_mounts(&mut spec, &idmap_dir, meta.userns_start.is_some())?;
-        if meta.system && opts.restore.is_none() {
-            crate::idmap::make_dir(&idmap_dir, meta.userns_start.unwrap_or(0))?;
-            crate::procview::start(&mut spec, store.root(), opts.id, &idmap_dir)?;
-        }
-        spec.save(runvz_dir.join("config.json"))
-            .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
-        crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
-        match opts.restore {
-            None => match meta
-                .system
-                .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
-                .flatten()
-            {
-                Some(dir) => crate::system::while_in_named_cgroup(&dir, || {
-                    build(store, opts, &runvz_dir, &meta.bundle)
-                })?,
-                None => build(store, opts, &runvz_dir, &meta.bundle)?,
-            },
-            Some(restore) => {
-                let target = crate::criu::Target {
-                    id: opts.id,
-                    state_dir: &store.state_dir(opts.id),
-                    runvz_dir: &runvz_dir,
-                    spec: &spec,
-                    meta: &meta,
-                };
-                crate::criu::restore(&target, restore)?;
-            }
-        }
-        if let (Some(start), None) = (meta.userns_start, opts.restore) {
-            crate::userns::delegate_cgroup(&meta.cgroup_path, start)?;
-        }
-        let mut container = Container::load(store, opts.id)?;
-        record_init(&mut container)?;
-        Ok(container)
-    })();
+    let mut job = Job {
+        store,
+        opts,
+        idmap_dir: crate::idmap::dir(&crate::userns::key(store.root(), opts.id)),
+        runvz_dir,
+        spec,
+        meta,
+        system,
+        userns_root,
+    };
+    let result = STEPS
+        .iter()
+        .try_for_each(|step| job.run(*step))
+        .and_then(|()| {
+            let mut container = Container::load(store, opts.id)?;
+            record_init(&mut container)?;
+            Ok(container)
+        });
 
     match result {
         Ok(container) => Ok((container, lock)),
@@ -132,6 +99,111 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
     }
 }
 
+/// A create in progress: what `prepare_spec` worked out, taken through the steps.
+struct Job<'a> {
+    store: &'a Store,
+    opts: &'a CreateOptions<'a>,
+    idmap_dir: PathBuf,
+    runvz_dir: PathBuf,
+    spec: Spec,
+    meta: Meta,
+    system: Option<crate::system::SystemMode>,
+    userns_root: Option<PathBuf>,
+}
+
+impl Job<'_> {
+    fn run(&mut self, step: Step) -> Result<()> {
+        let (store, opts, runvz_dir) = (self.store, self.opts, &self.runvz_dir);
+        let meta = &mut self.meta;
+        match step {
+            Step::Record => {
+                fs::create_dir_all(runvz_dir)
+                    .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
+                meta.save(runvz_dir)
+            }
+            // With meta on disk, a create killed from here on leaves what
+            // `delete --force` needs to give the range back.
+            Step::IdRange => {
+                if let Some(root) = &self.userns_root {
+                    let key = crate::userns::key(store.root(), opts.id);
+                    let start = crate::userns::allocate(&key)?;
+                    crate::userns::apply_to_spec(&mut self.spec, start, root);
+                    meta.userns_start = Some(start);
+                    meta.save(runvz_dir)?;
+                }
+                Ok(())
+            }
+            Step::Mounts => {
+                // Before the bind mounts are cloned: it is one of them.
+                if self.system.as_ref().is_some_and(|s| s.needs_machine_id) {
+                    fs::write(
+                        runvz_dir.join(MACHINE_ID_FILE),
+                        crate::system::new_machine_id()? + "\n",
+                    )?;
+                }
+                if let Some(start) = meta.userns_start {
+                    crate::idmap::rootfs(&meta.rootfs, &self.idmap_dir, start)?;
+                    crate::idmap::sysfs_of_joined_netns(&mut self.spec, &self.idmap_dir, start)?;
+                }
+                crate::idmap::bind_mounts(
+                    &mut self.spec,
+                    &self.idmap_dir,
+                    meta.userns_start.is_some(),
+                )
+            }
+            Step::ProcView => {
+                if meta.system && opts.restore.is_none() {
+                    crate::idmap::make_dir(&self.idmap_dir, meta.userns_start.unwrap_or(0))?;
+                    crate::procview::start(&mut self.spec, store.root(), opts.id, &self.idmap_dir)?;
+                }
+                Ok(())
+            }
+            Step::Build => {
+                self.spec
+                    .save(runvz_dir.join("config.json"))
+                    .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
+                crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
+                match opts.restore {
+                    None => match meta
+                        .system
+                        .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
+                        .flatten()
+                    {
+                        Some(dir) => crate::system::while_in_named_cgroup(&dir, || {
+                            build(store, opts, runvz_dir, &meta.bundle)
+                        }),
+                        None => build(store, opts, runvz_dir, &meta.bundle),
+                    },
+                    Some(restore) => {
+                        let target = crate::criu::Target {
+                            id: opts.id,
+                            state_dir: &store.state_dir(opts.id),
+                            runvz_dir,
+                            spec: &self.spec,
+                            meta,
+                        };
+                        crate::criu::restore(&target, restore).map(|_| ())
+                    }
+                }
+            }
+            Step::Delegate => match (meta.userns_start, opts.restore) {
+                (Some(start), None) => crate::userns::delegate_cgroup(&meta.cgroup_path, start),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+/// What `prepare_spec` works out: the spec, the meta to record, the system
+/// mode, and (when the container gets an ID range of its own) its root: the
+/// idmapped mount runvz makes.
+type Prepared = (
+    Spec,
+    Meta,
+    Option<crate::system::SystemMode>,
+    Option<PathBuf>,
+);
+
 /// The machine ID runvz gives a system container whose rootfs has none.
 const MACHINE_ID_FILE: &str = "machine-id";
 
@@ -142,7 +214,7 @@ fn prepare_spec(
     opts: &CreateOptions,
     store_root: &Path,
     runvz_dir: &Path,
-) -> Result<(Spec, Meta, Option<crate::system::SystemMode>)> {
+) -> Result<Prepared> {
     let config_path = bundle.join("config.json");
     let bytes = fs::read(&config_path).map_err(|err| match err.kind() {
         // runc's words, which scripts know.
@@ -233,22 +305,9 @@ fn prepare_spec(
     // used by system containers.
     let userns =
         crate::userns::wanted(&spec, &config_path.display().to_string())? && system.is_some();
-    let container_root = if userns {
+    let userns_root = userns.then(|| {
         crate::idmap::dir(&crate::userns::key(store_root, opts.id)).join(crate::idmap::ROOTFS)
-    } else {
-        rootfs.clone()
-    };
-    // Last, so nothing after it can fail and leave the range taken.
-    let userns_start = if userns {
-        let start = crate::userns::allocate(&crate::userns::key(store_root, opts.id))?;
-        let mut value = serde_json::to_value(&spec)?;
-        crate::userns::apply_to_spec(&mut value, start);
-        value["root"]["path"] = serde_json::json!(container_root);
-        spec = serde_json::from_value(value)?;
-        Some(start)
-    } else {
-        None
-    };
+    });
 
     let meta = Meta {
         bundle: bundle.to_path_buf(),
@@ -258,9 +317,10 @@ fn prepare_spec(
         init_start_time: None,
         system: system.is_some(),
         halt_signal: system.as_ref().and_then(|s| s.halt_signal),
-        userns_start,
+        // Allocated once meta is on disk (see create_container).
+        userns_start: None,
     };
-    Ok((spec, meta, system))
+    Ok((spec, meta, system, userns_root))
 }
 
 /// runc's checks of `process`, in its words: it exists, has arguments and an
@@ -414,7 +474,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     } else {
         std::env::current_dir()?.join(path)
     };
-    super::write_atomic(&path, pid.to_string().as_bytes())
+    crate::state::write_atomic(&path, pid.to_string().as_bytes())
         .with_context(|| format!("cannot write pid file {}", path.display()))
 }
 

@@ -1,6 +1,6 @@
-//! Removing a container completely: its processes, cgroup, hooks, and every file
-//! runvz or libcontainer wrote for it. Used by `delete`, by a failed `create`, and
-//! to clear what a killed `create` left behind.
+//! Removing a container completely: the create steps (`steps.rs`) undone in
+//! reverse. Used by `delete`, by a failed `create`, and to clear what a killed
+//! `create` left behind.
 
 use std::fs;
 use std::path::Path;
@@ -11,20 +11,95 @@ use libcgroups::common::CgroupManager;
 use libcontainer::config::YoukiConfig;
 use nix::sys::signal::{Signal, kill};
 
-use super::{Container, ContainerLock};
+use super::steps::{STEPS, Step};
 use crate::cgroups;
+use crate::state::{Container, ContainerLock};
 
-/// Tears the container down. Every step is attempted even if an earlier one fails;
-/// the first error is returned after all were tried.
+/// Tears the container down: the create steps undone in reverse. Every undo is
+/// attempted even if an earlier one fails (the first error is returned after
+/// all were tried), except that nothing is removed while an idmapped mount may
+/// still show the container's files (then it stops there).
 pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
+    let mut first_err: Option<anyhow::Error> = None;
+    for step in STEPS.iter().rev() {
+        if let Err(err) = undo(*step, container) {
+            tracing::warn!("teardown of {}: {err:#}", container.id);
+            if *step == Step::Mounts {
+                lock.remove();
+                return Err(err);
+            }
+            first_err.get_or_insert(err);
+        }
+    }
+    lock.remove();
+    match first_err {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// The container's key in the ID-range allocator and its idmap directory (a
+/// function of its state root and ID, so known without meta.json).
+fn range_key(container: &Container) -> Option<String> {
+    container
+        .runvz_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| crate::userns::key(root, &container.id))
+}
+
+/// Undoes one create step, from what is recorded; a no-op if it never ran.
+fn undo(step: Step, container: &Container) -> Result<()> {
+    match step {
+        // The cgroup it chowned goes with Build's.
+        Step::Delegate => Ok(()),
+        Step::Build => undo_build(container),
+        Step::ProcView => {
+            if let Some(key) = range_key(container) {
+                crate::procview::stop(&crate::idmap::dir(&key));
+            }
+            Ok(())
+        }
+        // Idmapped mounts (the rootfs, bind sources) go before any file is
+        // removed: nothing may be removed through them. A restore's bind of
+        // the rootfs for CRIU likewise.
+        Step::Mounts => {
+            if let Some(key) = range_key(container) {
+                crate::idmap::remove(&crate::idmap::dir(&key))?;
+            }
+            unmount_criu_root(&container.runvz_dir)
+        }
+        Step::IdRange => match range_key(container) {
+            Some(key) => crate::userns::release(&key),
+            None => Ok(()),
+        },
+        Step::Record => {
+            let mut result = Ok(());
+            for dir in [&container.state_dir, &container.runvz_dir] {
+                match fs::remove_dir_all(dir) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) if result.is_ok() => {
+                        result = Err(anyhow::Error::new(err)
+                            .context(format!("cannot remove {}", dir.display())));
+                    }
+                    Err(_) => {}
+                }
+            }
+            result
+        }
+    }
+}
+
+/// Build's undo: every process (create leftovers, the init, the cgroup's),
+/// the cgroups, then the poststop hooks (runc runs them once it is gone).
+fn undo_build(container: &Container) -> Result<()> {
     let mut first_err: Option<anyhow::Error> = None;
     let mut note = |r: Result<()>| {
         if let Err(err) = r {
-            tracing::warn!("teardown of {}: {err:#}", container.id);
             first_err.get_or_insert(err);
         }
     };
-
     // Processes a killed `create` left (clones of runvz that had not exec'd yet)
     // may still be setting up cgroups: stop them before anything is removed. Only
     // for a create that never finished: a finished one's runvz may still be a
@@ -62,8 +137,7 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     {
         note(cgroups::remove_tree(&dir));
     }
-
-    // poststop hooks run once the container is gone; a failing hook is a warning (runc).
+    // A failing poststop hook is a warning (runc).
     if let (Some(state), Ok(config)) = (&container.state, YoukiConfig::load(&container.state_dir))
         && let Some(hooks) = config.hooks.as_ref()
         && let Err(err) =
@@ -71,45 +145,6 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     {
         tracing::warn!("poststop hook of {} failed: {err}", container.id);
     }
-
-    // Idmapped mounts (the rootfs, bind sources) go first: nothing may remove
-    // files through them.
-    let key = container
-        .runvz_dir
-        .parent()
-        .and_then(Path::parent)
-        .map(|root| crate::userns::key(root, &container.id));
-    if let Some(key) = &key
-        && let Err(err) = {
-            let dir = crate::idmap::dir(key);
-            crate::procview::stop(&dir);
-            crate::idmap::remove(&dir)
-        }
-    {
-        lock.remove();
-        return Err(err);
-    }
-    // A restore's bind of the rootfs for CRIU lives in runvz's directory while
-    // CRIU runs: if it is still there, removing the directory would delete the
-    // container's files through it.
-    if let Err(err) = unmount_criu_root(&container.runvz_dir) {
-        lock.remove();
-        return Err(err);
-    }
-    for dir in [&container.state_dir, &container.runvz_dir] {
-        match fs::remove_dir_all(dir) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => note(Err(
-                anyhow::Error::new(err).context(format!("cannot remove {}", dir.display()))
-            )),
-        }
-    }
-    // The container's user-namespace range, if it had one (none: no-op).
-    if let Some(key) = &key {
-        note(crate::userns::release(key));
-    }
-    lock.remove();
     match first_err {
         Some(err) => Err(err),
         None => Ok(()),
@@ -178,7 +213,9 @@ fn kill_create_leftovers(id: &str) {
         }
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while killed.iter().any(|&pid| super::process_alive(pid, None))
+    while killed
+        .iter()
+        .any(|&pid| crate::state::process_alive(pid, None))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(5));

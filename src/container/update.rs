@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use libcontainer::oci_spec::runtime::LinuxResources;
 
-use super::{Container, Status};
 use crate::beancounter::{Settings, live, report};
 use crate::cgroups;
+use crate::state::{Container, Status};
 
 /// The states `update` acts in (runc's).
 const UPDATABLE: [Status; 3] = [Status::Created, Status::Running, Status::Paused];

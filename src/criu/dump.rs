@@ -12,7 +12,7 @@ use super::{
     DESCRIPTORS_FILE, absolute, bind_mounts, criu_client, criu_failure, external_netns,
     joined_netns,
 };
-use crate::container::{Container, ContainerLock, Status, destroy};
+use crate::state::{Container, Status};
 
 pub struct DumpOptions {
     pub criu: PathBuf,
@@ -35,9 +35,9 @@ pub struct DumpOptions {
     pub cgroups_mode: rust_criu::CgMode,
 }
 
-/// Dumps the container into `image_path`; without `leave_running` the processes
-/// are gone afterwards and the container is deleted, as runc does.
-pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> Result<()> {
+/// Dumps the container into `image_path`; without `leave_running` CRIU ends
+/// its processes (the caller then deletes the container, as runc does).
+pub fn dump(container: &Container, opts: &DumpOptions) -> Result<()> {
     container.require("checkpoint", &[Status::Running])?;
     let pid = container
         .live_pid()
@@ -110,12 +110,6 @@ pub fn dump(container: &Container, lock: &ContainerLock, opts: &DumpOptions) -> 
             &work_path.join("dump.log"),
         )
     })?;
-
-    if !opts.leave_running {
-        // CRIU has killed the processes; what is left is a stopped container.
-        destroy(container, lock)
-            .with_context(|| format!("checkpointed, but cannot delete {}", container.id))?;
-    }
     Ok(())
 }
 

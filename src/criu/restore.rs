@@ -25,7 +25,7 @@ use super::{
     DESCRIPTORS_FILE, EXTERNAL_NETNS_KEY, absolute, bind_mounts, criu_client, criu_failure,
     joined_netns,
 };
-use crate::container::{Meta, save_state};
+use crate::state::{Meta, save_state};
 
 pub struct RestoreOptions {
     pub criu: PathBuf,

@@ -1,0 +1,375 @@
+//! The lifecycle record: where state lives under `--root`, the per-container
+//! lock, loading a container and working out its status, and saving state
+//! atomically. The operations on containers are in `container`; everything
+//! that needs to know about a container reads it from here.
+//!
+//! Layout under the state root:
+//! ```text
+//! <root>/<id>/            libcontainer's state dir (state.json, youki_config.json, notify.sock)
+//! <root>/.runvz/<id>/     runvz's own: the generated bundle (config.json) and meta.json
+//! <root>/.locks/<id>      the per-container lock file (flock)
+//! ```
+//! runvz's own directory is written before libcontainer is asked to build anything,
+//! so a create that dies halfway (even by SIGKILL) leaves enough behind for
+//! `delete --force` to find the cgroup and remove everything.
+
+mod lock;
+mod meta;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use libcontainer::container::{ContainerStatus, State};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+pub use lock::ContainerLock;
+pub use meta::Meta;
+
+/// The longest container ID accepted: the ID names a directory and a cgroup, and
+/// a path component cannot exceed 255 bytes.
+const MAX_ID_LEN: usize = 255;
+
+/// Where runvz keeps its state: `--root`.
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Result<Self> {
+        // 0700 as runc: container state (bundles, pids, consoles) is root's business.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|err| match err.raw_os_error() {
+                // runc's words for a --root that is a file.
+                Some(libc::EEXIST) if !root.is_dir() => {
+                    anyhow::anyhow!("mkdir {}: not a directory", root.display())
+                }
+                _ => anyhow::Error::from(err)
+                    .context(format!("cannot create state root {}", root.display())),
+            })?;
+        let root = fs::canonicalize(root)
+            .with_context(|| format!("cannot resolve state root {}", root.display()))?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// libcontainer's state directory of a container.
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// runvz's own directory of a container (generated bundle, meta).
+    pub fn runvz_dir(&self, id: &str) -> PathBuf {
+        self.root.join(".runvz").join(id)
+    }
+
+    fn lock_path(&self, id: &str) -> PathBuf {
+        self.root.join(".locks").join(id)
+    }
+
+    /// Takes the container's exclusive lock; every command that changes a container
+    /// holds it for the change.
+    pub fn lock(&self, id: &str) -> Result<ContainerLock> {
+        ContainerLock::acquire(&self.lock_path(id))
+    }
+
+    /// True when anything of the container is on disk (a complete or half-made one).
+    pub fn exists(&self, id: &str) -> bool {
+        self.state_dir(id).exists() || self.runvz_dir(id).exists()
+    }
+
+    /// IDs of every container under the root, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for dir in [self.root.clone(), self.root.join(".runvz")] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || !entry.path().is_dir() || ids.contains(&name) {
+                    continue;
+                }
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Takes the container's lock and loads it; a missing container leaves no lock
+    /// file behind.
+    pub fn load_locked(&self, id: &str) -> Result<(Container, ContainerLock)> {
+        validate_id(id)?;
+        let lock = self.lock(id)?;
+        if !self.exists(id) {
+            lock.remove();
+            bail!("container {id} does not exist");
+        }
+        Ok((Container::load(self, id)?, lock))
+    }
+
+    /// Loads a container for `delete --force`, which must work even when its
+    /// state file is corrupt.
+    pub fn load_for_cleanup(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        Container::load_for_cleanup(self, id)
+    }
+
+    /// Loads a container, failing with runc's message when there is none.
+    pub fn load(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        if !self.exists(id) {
+            bail!("container {id} does not exist");
+        }
+        Container::load(self, id)
+    }
+}
+
+/// Checks a container ID the way runc does (`^[\w+\-.]+$`, not `.` or `..`),
+/// plus a length bound and no leading dot (runvz's own directories start with one).
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("invalid container ID: the ID is empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        bail!(
+            "invalid container ID: {} bytes long, the limit is {MAX_ID_LEN}",
+            id.len()
+        );
+    }
+    if id.starts_with('.') {
+        bail!("invalid container ID {id:?}: it must not start with '.'");
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')))
+    {
+        bail!(
+            "invalid container ID {id:?}: character {c:?} is not allowed (use letters, digits, '_', '+', '-', '.')"
+        );
+    }
+    Ok(())
+}
+
+/// The status runc reports, in its spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container as runvz sees it: libcontainer's state plus runvz's meta, with the
+/// status worked out from the live init process.
+pub struct Container {
+    pub id: String,
+    pub state_dir: PathBuf,
+    pub runvz_dir: PathBuf,
+    /// libcontainer's state; None for a create that died before writing it.
+    pub state: Option<State>,
+    /// runvz's meta; None only for state made by something other than runvz.
+    pub meta: Option<Meta>,
+    pub status: Status,
+}
+
+impl Container {
+    /// Loads what the store records for `id` (which must exist).
+    pub fn load(store: &Store, id: &str) -> Result<Self> {
+        Self::load_with(store, id, load_state)
+    }
+
+    /// For `delete --force`: a container whose state.json is corrupt is loaded
+    /// without it (as stopped), so everything recorded in meta can be removed.
+    fn load_for_cleanup(store: &Store, id: &str) -> Result<Self> {
+        Self::load_with(store, id, |dir| match load_state(dir) {
+            Ok(state) => Ok(state),
+            Err(err) => {
+                tracing::warn!("{err:#}; removing the container anyway (--force)");
+                Ok(None)
+            }
+        })
+    }
+
+    fn load_with(
+        store: &Store,
+        id: &str,
+        read_state: impl FnOnce(&Path) -> Result<Option<State>>,
+    ) -> Result<Self> {
+        let state_dir = store.state_dir(id);
+        let runvz_dir = store.runvz_dir(id);
+        let state = read_state(&state_dir)?;
+        let meta = Meta::load(&runvz_dir)?;
+        let mut container = Container {
+            id: id.to_string(),
+            state_dir,
+            runvz_dir,
+            state,
+            meta,
+            status: Status::Stopped,
+        };
+        container.status = container.compute_status();
+        Ok(container)
+    }
+
+    /// The init process's PID as recorded, alive or not.
+    pub fn init_pid(&self) -> Option<Pid> {
+        self.state.as_ref()?.pid.map(Pid::from_raw)
+    }
+
+    /// The init process's PID while it is alive (and is still the process runvz
+    /// started, not a recycled PID).
+    pub fn live_pid(&self) -> Option<Pid> {
+        let pid = self.state.as_ref()?.pid?;
+        let start_time = self.meta.as_ref().and_then(|m| m.init_start_time);
+        process_alive(pid, start_time).then(|| Pid::from_raw(pid))
+    }
+
+    pub fn compute_status(&self) -> Status {
+        let Some(state) = &self.state else {
+            return Status::Stopped;
+        };
+        if self.live_pid().is_none() {
+            return Status::Stopped;
+        }
+        match state.status {
+            ContainerStatus::Creating => Status::Creating,
+            ContainerStatus::Created => Status::Created,
+            ContainerStatus::Paused => Status::Paused,
+            ContainerStatus::Running | ContainerStatus::Stopped => Status::Running,
+        }
+    }
+
+    /// The bundle the user gave (not runvz's generated one).
+    pub fn bundle(&self) -> PathBuf {
+        match (&self.meta, &self.state) {
+            (Some(meta), _) => meta.bundle.clone(),
+            (None, Some(state)) => state.bundle.clone(),
+            (None, None) => PathBuf::new(),
+        }
+    }
+
+    pub fn cgroup_path(&self) -> Option<PathBuf> {
+        self.meta.as_ref().map(|m| m.cgroup_path.clone())
+    }
+
+    pub fn systemd(&self) -> bool {
+        self.meta.as_ref().map(|m| m.systemd).unwrap_or(false)
+    }
+
+    /// Records a new status in state.json (atomically).
+    pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
+        let Some(state) = self.state.as_mut() else {
+            bail!("container {} has no state", self.id);
+        };
+        state.status = status;
+        save_state(&self.state_dir, state)?;
+        self.status = self.compute_status();
+        Ok(())
+    }
+
+    /// Fails with runc-like wording unless the container is in one of `allowed`.
+    pub fn require(&self, what: &str, allowed: &[Status]) -> Result<()> {
+        if allowed.contains(&self.status) {
+            return Ok(());
+        }
+        match self.status {
+            // runc's words, which containerd and Podman match on.
+            Status::Stopped => bail!("cannot {what} container {}: container not running", self.id),
+            other => bail!("cannot {what} container {}: container is {other}", self.id),
+        }
+    }
+}
+
+/// Reads state.json, once: every writer (runvz, and libcontainer with patch
+/// 26) replaces it atomically, so what is there is whole. None: a create that
+/// died before libcontainer wrote it.
+fn load_state(state_dir: &Path) -> Result<Option<State>> {
+    let path = state_dir.join("state.json");
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<State>(&bytes)
+            .map(Some)
+            .with_context(|| format!("{}: the container's state is corrupt", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes state.json atomically: a temporary file, fsync, then rename.
+pub fn save_state(state_dir: &Path, state: &State) -> Result<()> {
+    write_atomic(&state_dir.join("state.json"), &serde_json::to_vec(state)?)
+}
+
+/// Writes a file so that readers see either the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no parent")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The start time (clock ticks since boot) of a process, used to tell a live init
+/// from a recycled PID.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    procfs::process::Process::new(pid)
+        .ok()?
+        .stat()
+        .ok()
+        .map(|s| s.starttime)
+}
+
+/// True when `pid` runs, is not a zombie, and (if known) started at `start_time`.
+pub fn process_alive(pid: i32, start_time: Option<u64>) -> bool {
+    let Ok(process) = procfs::process::Process::new(pid) else {
+        return false;
+    };
+    let Ok(stat) = process.stat() else {
+        return false;
+    };
+    if matches!(stat.state, 'Z' | 'X' | 'x') {
+        return false;
+    }
+    start_time.is_none_or(|t| t == stat.starttime)
+}
