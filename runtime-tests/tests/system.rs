@@ -709,3 +709,68 @@ fn no_helper_keeps_the_callers_descriptors() {
         "the caller's pipe is still held open by a process runvz left running (poll: {ready})"
     );
 }
+
+/// numfile above the hard limit runvz itself runs with (a fresh VM's is
+/// 4096): the limit is raised before the container's user namespace, where a
+/// raise is still allowed (runc raises it from the parent), and the init gets
+/// exactly the barrier and limit. Inside the user namespace the raise failed
+/// with a bare "EPERM".
+#[test]
+fn numfile_above_the_callers_hard_limit_is_set_in_a_user_namespace() {
+    if skip_for_runc() {
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init("sysrl", out.path(), &[("runvz.ubc.numfile", "8192:8192")]);
+    // runvz runs with a hard NOFILE of 2048 (lowering needs no privilege).
+    let mut run = c
+        .rt
+        .command(&["run", "-d", "-b", c.bundle.path_str(), &c.id]);
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut run, || {
+            let limit = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 2048,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let run = run_command(&mut run, None, Duration::from_secs(30));
+    if !has_cap_sys_resource() {
+        // Some sandboxes give root no CAP_SYS_RESOURCE: then the raise is
+        // refused before anything is made, with the reason.
+        run.failed();
+        assert!(
+            run.stderr.contains("runvz.ubc.numfile") && run.stderr.contains("CAP_SYS_RESOURCE"),
+            "{run}"
+        );
+        c.assert_no_leak();
+        return;
+    }
+    run.ok();
+    wait_file(&out.path().join("environ"));
+    let limits = fs::read_to_string(format!("/proc/{}/limits", c.pid())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| l.split_whitespace().skip(3).take(2).collect())
+        .unwrap_or_default();
+    assert_eq!(open_files, ["8192", "8192"], "the init's limits:\n{limits}");
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
+/// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn has_cap_sys_resource() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 24) != 0)
+}

@@ -36,6 +36,13 @@ pub enum IntermediateProcessError {
     CpuAffinity(#[from] cpu_affinity::CPUAffinityError),
     #[error("other error")]
     Other(String),
+    // runvz: patch 10 — runc's words, with the limit and the OS error.
+    #[error("error setting rlimit type {typ} to {hard}: {source}")]
+    Rlimit {
+        typ: oci_spec::runtime::PosixRlimitType,
+        hard: u64,
+        source: crate::syscall::SyscallError,
+    },
 }
 
 type Result<T> = std::result::Result<T, IntermediateProcessError>;
@@ -102,6 +109,27 @@ pub fn container_intermediate_process(
         }
     }
 
+    // set limits and namespaces to the process
+    let proc = spec.process().as_ref().ok_or(MissingSpecError::Process)?;
+    // runvz: only the raises are made here, before the user namespace (in a
+    // new one, raising a hard limit fails: it needs CAP_SYS_RESOURCE in the
+    // host's, where runc's parent sets them with prlimit); the limits are set
+    // exactly just before the program is executed (`init::process`), so a
+    // low numfile cannot starve the setup of fds.
+    if let Some(rlimits) = proc.rlimits() {
+        for rlimit in rlimits {
+            let rlimit = &crate::process::init::process::raised_part(rlimit);
+            command.set_rlimit(rlimit).map_err(|err| {
+                tracing::error!(?err, ?rlimit, "failed to set rlimit");
+                IntermediateProcessError::Rlimit {
+                    typ: rlimit.typ(),
+                    hard: rlimit.hard(),
+                    source: err,
+                }
+            })?;
+        }
+    }
+
     // if new user is specified in specification, this will be true and new
     // namespace will be created, check
     // https://man7.org/linux/man-pages/man7/user_namespaces.7.html for more
@@ -123,21 +151,6 @@ pub fn container_intermediate_process(
         // root in the user namespace likely is mapped to an non-privileged user
         // on the parent user namespace.
         command.set_id(Uid::from_raw(0), Gid::from_raw(0))?;
-    }
-
-    // set limits and namespaces to the process
-    let proc = spec.process().as_ref().ok_or(MissingSpecError::Process)?;
-    // runvz: only the raises are made here, where they may still be allowed;
-    // the limits are set exactly just before the program is executed
-    // (`init::process`), so a low numfile cannot starve the setup of fds.
-    if let Some(rlimits) = proc.rlimits() {
-        for rlimit in rlimits {
-            let rlimit = &crate::process::init::process::raised_part(rlimit);
-            command.set_rlimit(rlimit).map_err(|err| {
-                tracing::error!(?err, ?rlimit, "failed to set rlimit");
-                err
-            })?;
-        }
     }
 
     if let Some(time_namespace) = namespaces.get(LinuxNamespaceType::Time)? {
