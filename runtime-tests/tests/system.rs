@@ -723,9 +723,8 @@ fn numfile_above_the_callers_hard_limit_is_set_in_a_user_namespace() {
     let out = TempDir::new("sys-out");
     let c = busybox_init("sysrl", out.path(), &[("runvz.ubc.numfile", "8192:8192")]);
     // runvz runs with a hard NOFILE of 2048 (lowering needs no privilege).
-    let mut run = c
-        .rt
-        .command(&["run", "-d", "-b", c.bundle.path_str(), &c.id]);
+    let mut run =
+        c.rt.command(&["run", "-d", "-b", c.bundle.path_str(), &c.id]);
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut run, || {
@@ -769,7 +768,11 @@ fn has_cap_sys_resource() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+            let hex = s
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_string();
             u64::from_str_radix(&hex, 16).ok()
         })
         .is_some_and(|caps| caps & (1 << 24) != 0)
