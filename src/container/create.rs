@@ -426,27 +426,9 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path, bundle: &Path) -
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)
         .build()
-        .map_err(|err| runc_wording(anyhow::Error::from(err)))
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("failed to create container {}", opts.id))?;
     Ok(())
-}
-
-/// Engines read runc's wording: Docker turns a create error into exit status 127
-/// only when it says "executable file not found" or "no such file or directory".
-/// libcontainer says "executable 'X' not found in $PATH"; say it as runc does.
-pub fn runc_wording(err: anyhow::Error) -> anyhow::Error {
-    let text = format!("{err:#}");
-    let Some(rest) = text.split("executable '").nth(1) else {
-        return err;
-    };
-    let Some((name, _)) = rest.split_once("' not found in $PATH") else {
-        return err;
-    };
-    if name.contains('/') {
-        anyhow::anyhow!("exec: \"{name}\": stat {name}: no such file or directory")
-    } else {
-        anyhow::anyhow!("exec: \"{name}\": executable file not found in $PATH")
-    }
 }
 
 /// Notes the init's start time (PID-reuse guard) and rewrites state.json atomically.

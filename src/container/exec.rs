@@ -9,7 +9,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Process;
 use libcontainer::syscall::syscall::SyscallType;
 
-use super::{runc_wording, write_pid_file};
+use super::write_pid_file;
 use crate::console::{ConsoleSocket, wait_foreground};
 use crate::state::{Container, Status, Store, write_atomic};
 
@@ -94,7 +94,7 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
         });
     let _ = std::fs::remove_file(&process_file);
     let pid = built
-        .map_err(|err| runc_wording(anyhow::Error::from(err)))
+        .map_err(anyhow::Error::from)
         .with_context(|| format!("exec failed in container {}", container.id))?;
 
     if let Some(path) = &opts.pid_file {

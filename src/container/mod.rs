@@ -11,5 +11,5 @@ mod teardown;
 pub mod update;
 
 pub use checkpoint::checkpoint;
-pub use create::{CreateOptions, create_container, runc_wording, write_pid_file};
+pub use create::{CreateOptions, create_container, write_pid_file};
 pub use teardown::destroy;

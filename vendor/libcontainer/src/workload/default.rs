@@ -80,10 +80,16 @@ impl Executor for DefaultExecutor {
                         executable = ?args[0],
                         "executable for container process not found in PATH",
                     );
-                    Err(ExecutorValidationError::ArgValidationError(format!(
-                        "executable '{}' not found in $PATH",
-                        args[0]
-                    )))?;
+                    // runvz: patch 12 — runc's words, which engines match on
+                    // (Docker's exit status 127 needs one of them).
+                    let name = &args[0];
+                    Err(ExecutorValidationError::ArgValidationError(
+                        if name.contains('/') {
+                            format!("exec: \"{name}\": stat {name}: no such file or directory")
+                        } else {
+                            format!("exec: \"{name}\": executable file not found in $PATH")
+                        },
+                    ))?;
                 }
                 Some(path) => match is_executable(&path) {
                     Ok(true) => {
