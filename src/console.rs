@@ -25,6 +25,23 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
+    /// The console socket of a process in the foreground: the caller's, or
+    /// (`own`: a terminal and none given) one runvz listens on under `parent`
+    /// and relays itself. Returns runvz's own socket, if any, and the path to
+    /// hand libcontainer.
+    pub fn for_foreground(
+        own: bool,
+        given: Option<PathBuf>,
+        parent: &Path,
+    ) -> Result<(Option<Self>, Option<PathBuf>)> {
+        if !own {
+            return Ok((None, given));
+        }
+        let socket = Self::new(parent)?;
+        let path = socket.path();
+        Ok((Some(socket), Some(path)))
+    }
+
     pub fn new(parent: &Path) -> Result<Self> {
         std::fs::create_dir_all(parent)?;
         let dir = parent.join(format!("console-{}", std::process::id()));

@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::GlobalOpts;
-use crate::console::wait_foreground;
-use crate::container::{CreateOptions, create_container, destroy, write_pid_file};
+use crate::container::{CreateOptions, create_container, write_pid_file};
 use crate::criu::{self, DumpOptions, RestoreOptions};
 use crate::state::{Status, Store};
 
@@ -214,10 +213,5 @@ pub fn restore(store: &Store, global: &GlobalOpts, args: RestoreArgs) -> Result<
     if args.detach {
         return Ok(0);
     }
-    let status = wait_foreground(pid, None)?;
-    let lock = store.lock(&args.id)?;
-    if let Ok(container) = store.load(&args.id) {
-        destroy(&container, &lock)?;
-    }
-    Ok(status)
+    crate::container::wait_and_remove(store, &args.id, pid, None, false)
 }

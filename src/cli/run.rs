@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::GlobalOpts;
 use super::create::{CreateFlags, create_options};
-use crate::console::{ConsoleSocket, wait_foreground};
+use crate::console::ConsoleSocket;
 use crate::container::{create_container, destroy, write_pid_file};
 use crate::state::Store;
 
@@ -29,18 +29,11 @@ pub struct RunArgs {
 
 pub fn run(store: &Store, global: &GlobalOpts, args: RunArgs) -> Result<u8> {
     // A terminal in the foreground: runvz takes the pty master itself and relays it.
-    let own_console = if !args.detach
-        && args.flags.console_socket.is_none()
-        && wants_terminal(&args.flags.bundle)
-    {
-        Some(ConsoleSocket::new(&store.root().join(".tmp"))?)
-    } else {
-        None
-    };
-    let console_path = own_console
-        .as_ref()
-        .map(|c| c.path())
-        .or(args.flags.console_socket.clone());
+    let (own_console, console_path) = ConsoleSocket::for_foreground(
+        !args.detach && args.flags.console_socket.is_none() && wants_terminal(&args.flags.bundle),
+        args.flags.console_socket.clone(),
+        &store.root().join(".tmp"),
+    )?;
     let detach = args.detach || console_path.is_some();
     let opts = create_options(&args.id, &args.flags, global, detach, console_path);
 
@@ -50,7 +43,7 @@ pub fn run(store: &Store, global: &GlobalOpts, args: RunArgs) -> Result<u8> {
             .as_ref()
             .map(|c| c.receive_master())
             .transpose()?;
-        super::start::start(&mut container)?;
+        crate::container::start(&mut container)?;
         Ok(master)
     })();
     let master = match started {
@@ -70,14 +63,7 @@ pub fn run(store: &Store, global: &GlobalOpts, args: RunArgs) -> Result<u8> {
         return Ok(0);
     }
     let pid = pid.ok_or_else(|| anyhow::anyhow!("container {} has no init process", args.id))?;
-    let status = wait_foreground(pid, master)?;
-    if !args.keep {
-        let lock = store.lock(&args.id)?;
-        if let Ok(container) = store.load(&args.id) {
-            destroy(&container, &lock)?;
-        }
-    }
-    Ok(status)
+    crate::container::wait_and_remove(store, &args.id, pid, master, args.keep)
 }
 
 /// Whether the bundle's process asks for a terminal (create reports a bad config).

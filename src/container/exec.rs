@@ -67,15 +67,11 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
         .join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_file, &serde_json::to_vec(&process)?)?;
 
-    let own_console = if terminal && !opts.detach && opts.console_socket.is_none() {
-        Some(ConsoleSocket::new(&store.root().join(".tmp"))?)
-    } else {
-        None
-    };
-    let console_path = own_console
-        .as_ref()
-        .map(|c| c.path())
-        .or(opts.console_socket.clone());
+    let (own_console, console_path) = ConsoleSocket::for_foreground(
+        terminal && !opts.detach && opts.console_socket.is_none(),
+        opts.console_socket.clone(),
+        &store.root().join(".tmp"),
+    )?;
 
     let built = ContainerBuilder::new(container.id.clone(), SyscallType::default())
         .with_root_path(store.root())

@@ -6,10 +6,12 @@
 mod checkpoint;
 mod create;
 pub mod exec;
+mod start;
 mod steps;
 mod teardown;
 pub mod update;
 
 pub use checkpoint::checkpoint;
 pub use create::{CreateOptions, create_container, write_pid_file};
+pub use start::{start, wait_and_remove};
 pub use teardown::destroy;
