@@ -57,14 +57,47 @@ fn parse_offset(rest: &str, sign: char) -> Option<i32> {
     rest.strip_prefix(sign)?.parse().ok()
 }
 
-/// Sends a raw signal number (including real-time ones nix has no name for).
-pub fn send(pid: i32, signal: i32) -> nix::Result<()> {
-    // SAFETY: kill(2) takes plain integers and touches no memory.
-    let rc = unsafe { libc::kill(pid, signal) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(nix::errno::Errno::last())
+/// A handle on one process (a pidfd): a signal sent through it reaches that
+/// process or nobody, never one that got its PID after it exited.
+pub struct ProcessHandle {
+    pidfd: std::os::fd::OwnedFd,
+    pub pid: i32,
+}
+
+impl ProcessHandle {
+    /// Opens the process now holding `pid` and keeps it if `is_ours` still says
+    /// so afterwards (checked after opening: a PID recycled before the open
+    /// fails the check, one recycled after it is not the process held).
+    pub fn open(pid: i32, is_ours: impl FnOnce(i32) -> bool) -> Option<Self> {
+        // SAFETY: pidfd_open takes plain integers; the result is a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+        let pidfd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        is_ours(pid).then_some(Self { pidfd, pid })
+    }
+
+    /// Sends a raw signal number (real-time ones included); ESRCH once it exited.
+    pub fn send(&self, signal: i32) -> nix::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal with our fd, a signal number, no siginfo.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(nix::errno::Errno::last())
+        }
     }
 }
 

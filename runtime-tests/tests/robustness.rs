@@ -90,6 +90,41 @@ fn corrupt_state_is_an_error_and_force_delete_still_cleans() {
     );
 }
 
+/// The init's PID recorded in state.json now belongs to an unrelated host
+/// process (as after PID reuse): `kill` and `delete --force` must not signal it.
+/// runvz holds the init by pidfd and checks its start time once held.
+#[test]
+fn a_recycled_init_pid_is_never_signalled() {
+    if runtime_is_runc() {
+        skip("runvz's promise (runc checks the start time too, without a pidfd)");
+        return;
+    }
+    let c = Ctx::new("recycled", &["sleep", "100"]);
+    c.run_detached();
+    let mut stranger = Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .expect("spawn sleep");
+    let state_file = c.rt.root.join(&c.id).join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["pid"] = serde_json::json!(stranger.id());
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let kill = c.cmd(&["kill", &c.id, "KILL"]);
+    kill.failed();
+    assert!(kill.stderr.contains("container not running"), "{kill}");
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    let alive = stranger.try_wait().expect("try_wait").is_none();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert!(
+        alive,
+        "runvz signalled a process that merely has the init's old PID"
+    );
+    c.assert_no_leak();
+}
+
 /// containerd's shim and conmon report the last `"level":"error"` line of the log.
 #[test]
 fn errors_reach_the_json_log() {

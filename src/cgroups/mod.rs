@@ -17,9 +17,11 @@ use anyhow::{Context, Result};
 use libcgroups::common::{
     AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt, FreezerState,
 };
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
+
+use crate::signal::ProcessHandle;
 
 /// Where the host's cgroup hierarchies are mounted (the one tree on v2).
 pub const ROOT: &str = libcgroups::common::DEFAULT_CGROUP_ROOT;
@@ -232,12 +234,25 @@ pub fn freeze(manager: &AnyCgroupManager, frozen: bool) -> Result<()> {
 
 /// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile
 /// so a forking process cannot escape, then thawed (so SIGKILL can take effect).
+/// Each process is held by a pidfd and signalled only if it is still listed in
+/// the cgroup once held: a PID recycled outside the cgroup is never signalled.
 pub fn signal_all(manager: &AnyCgroupManager, signal: Signal) -> Result<()> {
     let frozen = manager.freeze(FreezerState::Frozen).is_ok();
-    for pid in pids(manager) {
-        match kill(pid, signal) {
+    let listed = pids(manager);
+    let handles: Vec<ProcessHandle> = listed
+        .iter()
+        .filter_map(|pid| ProcessHandle::open(pid.as_raw(), |_| true))
+        .collect();
+    let still_listed: std::collections::HashSet<Pid> = pids(manager).into_iter().collect();
+    for handle in handles
+        .iter()
+        .filter(|h| still_listed.contains(&Pid::from_raw(h.pid)))
+    {
+        match handle.send(signal as i32) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-            Err(err) => return Err(err).with_context(|| format!("cannot signal process {pid}")),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot signal process {}", handle.pid));
+            }
         }
     }
     if frozen {

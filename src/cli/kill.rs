@@ -59,7 +59,7 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     }
 
     container.require("kill", &[Status::Created, Status::Running, Status::Paused])?;
-    let pid = container.live_pid().context("container not running")?;
+    let init = container.init_handle().context("container not running")?;
     // A system container stops like a server: SIGTERM becomes its init's halt signal.
     let sig = match container.meta.as_ref().and_then(|m| m.halt_signal) {
         Some(halt) if sig == libc::SIGTERM => halt,
@@ -74,9 +74,11 @@ pub fn run(store: &Store, args: KillArgs) -> Result<()> {
     } else {
         sig
     };
-    match signal::send(pid.as_raw(), sig) {
+    match init.send(sig) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(err) => return Err(err).with_context(|| format!("cannot send signal {sig} to {pid}")),
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot send signal {sig} to {}", init.pid));
+        }
     }
     // A frozen (v1) process cannot act on SIGKILL until thawed.
     if container.status == Status::Paused

@@ -113,8 +113,8 @@ fn undo_build(container: &Container) -> Result<()> {
     }
     // The init first, directly: it may not have reached its cgroup yet.
     let init = container.live_pid();
-    if let Some(pid) = init {
-        let _ = kill(pid, Signal::SIGKILL);
+    if let Some(handle) = container.init_handle() {
+        let _ = handle.send(libc::SIGKILL);
     }
     if let Some(path) = container.cgroup_path() {
         match cgroups::manager(&path, container.systemd(), &container.id) {

@@ -255,6 +255,14 @@ impl Container {
         process_alive(pid, start_time).then(|| Pid::from_raw(pid))
     }
 
+    /// A handle on the init while it is alive and still the process runvz
+    /// started: signals through it cannot reach a process that reused its PID.
+    pub fn init_handle(&self) -> Option<crate::signal::ProcessHandle> {
+        let pid = self.state.as_ref()?.pid?;
+        let start_time = self.meta.as_ref().and_then(|m| m.init_start_time);
+        crate::signal::ProcessHandle::open(pid, |pid| process_alive(pid, start_time))
+    }
+
     pub fn compute_status(&self) -> Status {
         let Some(state) = &self.state else {
             return Status::Stopped;
