@@ -242,8 +242,8 @@ fn mount_as(id: u32, mount: impl FnOnce() -> nix::Result<()>) -> std::io::Result
 /// Runs `work` in a forked child (so what it changes of its own credentials
 /// or namespaces stays there); its mounts land in runvz's mount namespace.
 fn in_child(work: impl FnOnce() -> nix::Result<()>) -> std::io::Result<()> {
-    // SAFETY: runvz is single-threaded here; the child makes syscalls and exits.
-    match unsafe { nix::unistd::fork() }? {
+    // SAFETY: the child makes syscalls and exits.
+    match unsafe { crate::fork::fork_single_threaded() }? {
         nix::unistd::ForkResult::Child => {
             let errno = match work() {
                 Ok(()) => 0,
@@ -622,8 +622,8 @@ fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive_flag: u32) -> std::io::
 fn mapping_namespace(maps: &IdMaps) -> Result<OwnedFd> {
     let (ready_r, ready_w) = nix::unistd::pipe()?;
     let (done_r, done_w) = nix::unistd::pipe()?;
-    // SAFETY: runvz is single-threaded here; the child only makes syscalls.
-    match unsafe { nix::unistd::fork() }? {
+    // SAFETY: the child only makes syscalls.
+    match unsafe { crate::fork::fork_single_threaded() }? {
         nix::unistd::ForkResult::Child => {
             drop(ready_r);
             drop(done_w);

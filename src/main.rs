@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod container;
 mod criu;
+mod fork;
 mod idmap;
 mod logging;
 mod procview;

@@ -150,8 +150,8 @@ pub fn remount_in_container(init: Pid, remounts: &[(MountBound, String)]) -> Res
     let ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
         .context("cannot open the container's mount namespace")?;
     let userns = container_userns(init)?;
-    // SAFETY: runvz is single-threaded; the child only makes syscalls and exits.
-    match unsafe { nix::unistd::fork() }? {
+    // SAFETY: the child only makes syscalls and exits.
+    match unsafe { crate::fork::fork_single_threaded() }? {
         nix::unistd::ForkResult::Child => {
             let joined = userns.as_ref().is_none_or(|userns| {
                 nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER).is_ok()

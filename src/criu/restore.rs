@@ -17,7 +17,7 @@ use libcontainer::config::YoukiConfig;
 use libcontainer::container::{ContainerStatus, State};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, fork, getpid};
+use nix::unistd::{ForkResult, getpid};
 use oci_spec::runtime::{LinuxResources, Spec};
 use rust_criu::rust_criu_protobuf::rpc::Criu_notify;
 
@@ -144,9 +144,11 @@ fn restore_in_helper(
         }
     }
     let (reader, writer) = nix::unistd::pipe()?;
-    // SAFETY: runvz is single-threaded here; the child only runs the restore
-    // below and exits without returning into the caller.
-    match unsafe { fork() }.context("cannot fork the restore helper")? {
+    // SAFETY: the child only runs the restore below and exits without
+    // returning into the caller.
+    match unsafe { crate::fork::fork_single_threaded() }
+        .context("cannot fork the restore helper")?
+    {
         ForkResult::Child => {
             drop(reader);
             let report = match helper(target, opts, image_path, criu_root, &manager) {
