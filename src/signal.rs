@@ -80,6 +80,25 @@ impl ProcessHandle {
         is_ours(pid).then_some(Self { pidfd, pid })
     }
 
+    /// Waits (at most `timeout`) until the process has exited; true if it has.
+    /// The pidfd turns readable then, whether or not runvz is its parent.
+    pub fn wait_exit(&self, timeout: std::time::Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut poll = libc::pollfd {
+            fd: self.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        loop {
+            // SAFETY: one pollfd that lives across the call.
+            match unsafe { libc::poll(&mut poll, 1, ms) } {
+                -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
+                n => return n == 1,
+            }
+        }
+    }
+
     /// Sends a raw signal number (real-time ones included); ESRCH once it exited.
     pub fn send(&self, signal: i32) -> nix::Result<()> {
         use std::os::fd::AsRawFd;

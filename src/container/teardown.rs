@@ -112,8 +112,8 @@ fn undo_build(container: &Container) -> Result<()> {
         kill_create_leftovers(&container.id);
     }
     // The init first, directly: it may not have reached its cgroup yet.
-    let init = container.live_pid();
-    if let Some(handle) = container.init_handle() {
+    let init = container.init_handle();
+    if let Some(handle) = &init {
         let _ = handle.send(libc::SIGKILL);
     }
     if let Some(path) = container.cgroup_path() {
@@ -129,8 +129,8 @@ fn undo_build(container: &Container) -> Result<()> {
             Err(err) => note(Err(err)),
         }
     }
-    if let Some(pid) = init {
-        wait_for_init_exit(container, pid);
+    if let Some(handle) = &init {
+        wait_for_init_exit(container, handle);
     }
     if let Some(meta) = container.meta.as_ref().filter(|m| m.system)
         && let Some(dir) = crate::system::named_systemd_dir(&meta.cgroup_path)
@@ -155,14 +155,11 @@ fn undo_build(container: &Container) -> Result<()> {
 /// its cgroup first and then waits in the kernel until every other process of the
 /// namespace has been reaped, including `exec`'d ones whose parent is outside the
 /// namespace (their reaper is the host's init, or the engine's subreaper).
-fn wait_for_init_exit(container: &Container, pid: nix::unistd::Pid) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while container.live_pid() == Some(pid) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if container.live_pid() == Some(pid) {
+fn wait_for_init_exit(container: &Container, init: &crate::signal::ProcessHandle) {
+    if !init.wait_exit(Duration::from_secs(5)) {
         tracing::warn!(
-            "init {pid} of {} is still exiting: it waits for processes of its namespace to be reaped by their parent",
+            "init {} of {} is still exiting: it waits for processes of its namespace to be reaped by their parent",
+            init.pid,
             container.id
         );
     }
