@@ -11,7 +11,7 @@ use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
 use crate::beancounter::params::{ALL, KNOBS};
 use crate::container::update;
-use crate::state::{Status, Store};
+use crate::state::Store;
 use crate::units::parse_bytes;
 
 #[derive(Args, Debug)]
@@ -78,10 +78,6 @@ pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
     // the flags say.
     let (container, _lock) = store.load_locked(&args.id)?;
     let resources = resources_from(&args)?;
-    container.require(
-        "update",
-        &[Status::Created, Status::Running, Status::Paused],
-    )?;
     if !args.beancounters.values.is_empty() {
         update::update_beancounters(&container, &args.beancounters.values)?;
     }
