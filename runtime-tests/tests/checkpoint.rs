@@ -39,7 +39,15 @@ fn require_criu(test: &str) -> bool {
 
 /// A shell loop that keeps a counter in its own memory and writes it to
 /// /out/cnt (a bind mount of a host directory) every 100 ms.
-const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /out/cnt; sleep 0.1; done";
+///
+/// Fixed width, overwritten in place (`1<>`, no truncation): CRIU records the
+/// size of every open file and refuses a restore when it changed ("Unable to
+/// open fd=3"). A dump that caught the shell between `> /out/cnt`'s truncation
+/// and its write recorded size 0; with `--leave-running` the loop then wrote
+/// the file again, and the restore failed. The file is 9 bytes from the first
+/// write on, whenever the dump catches it.
+const COUNTER: &str =
+    "i=0; while true; do i=$((i+1)); printf '%08d\\n' $i 1<> /out/cnt; sleep 0.1; done";
 
 fn counter_ctx(prefix: &str, out: &Path) -> Ctx {
     let mut c = Ctx::new(prefix, &["sh", "-c", COUNTER]);
@@ -92,7 +100,17 @@ fn detached(rt: &Runtime, args: &[&str], dir: &Path) -> (i32, String) {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let code = wait_child(cmd.spawn().expect("spawn runtime"), Duration::from_secs(90));
-    (code, fs::read_to_string(&log).unwrap_or_default())
+    let mut text = fs::read_to_string(&log).unwrap_or_default();
+    if code != 0 {
+        // The CRIU logs go with the temporary directory: keep their errors.
+        for name in ["img/dump.log", "img/restore.log"] {
+            let criu_log = fs::read_to_string(dir.join(name)).unwrap_or_default();
+            for line in criu_log.lines().filter(|l| l.contains("Error")) {
+                text.push_str(&format!("\n{name}: {line}"));
+            }
+        }
+    }
+    (code, text)
 }
 
 /// `run -d` of the context's bundle through [`detached`], asserted to succeed.
