@@ -99,6 +99,46 @@ impl ProcessHandle {
         }
     }
 
+    /// Whether the process has exited (its pidfd is readable).
+    pub fn exited(&self) -> bool {
+        self.wait_exit(std::time::Duration::ZERO)
+    }
+
+    /// Sets one of the process's rlimits. prlimit(2) takes a PID, not a pidfd:
+    /// the process is checked to be alive before and after the call, and a PID
+    /// is only reused once its process is gone, so the call reached this
+    /// process, or it fails with ESRCH.
+    pub fn set_rlimit(
+        &self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> std::io::Result<()> {
+        let gone = || std::io::Error::from_raw_os_error(libc::ESRCH);
+        if self.exited() {
+            return Err(gone());
+        }
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: prlimit reads the struct we pass and writes nothing back (NULL).
+        if unsafe { libc::prlimit(self.pid, resource, &limit, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if self.exited() { Err(gone()) } else { Ok(()) }
+    }
+
+    /// Opens the process's namespace `kind` (`/proc/PID/ns/KIND`), checked as
+    /// [`Self::set_rlimit`] is to be this process's.
+    pub fn open_namespace(&self, kind: &str) -> std::io::Result<std::fs::File> {
+        let file = std::fs::File::open(format!("/proc/{}/ns/{kind}", self.pid))?;
+        if self.exited() {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(file)
+    }
+
     /// Sends a raw signal number (real-time ones included); ESRCH once it exited.
     pub fn send(&self, signal: i32) -> nix::Result<()> {
         use std::os::fd::AsRawFd;

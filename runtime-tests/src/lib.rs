@@ -1304,6 +1304,37 @@ pub fn leaks(rt: &Runtime, id: &str, cgroups_path: &str) -> Vec<String> {
     for m in host_mounts_matching(id) {
         v.push(format!("host mount still there: {m}"));
     }
+    v.extend(system_leaks(rt, id));
+    v
+}
+
+/// What a system container with its own ID range may leave outside the state
+/// root: its range in the host-wide allocator (`/run/runvz/.userns`) and its
+/// directory of idmapped mounts and /proc view (`/run/runvz.idmap/<hash>`).
+fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    // runvz keys both by its canonical state root and the ID.
+    let root = fs::canonicalize(&rt.root).unwrap_or_else(|_| rt.root.clone());
+    let key = format!("{}/{id}", root.display());
+    let ranges = fs::read_to_string("/run/runvz/.userns/ranges.json").unwrap_or_default();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&ranges)
+        && let Some(start) = map.get(&key)
+    {
+        v.push(format!(
+            "user-namespace range {start} still allocated to {key}"
+        ));
+    }
+    // FNV-1a of the key, as runvz names the directory.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let dir = format!("/run/runvz.idmap/{hash:016x}");
+    if Path::new(&dir).exists() {
+        v.push(format!("idmap directory {dir} still exists"));
+    }
+    for m in host_mounts_matching(&dir) {
+        v.push(format!("host mount still there: {m}"));
+    }
     v
 }
 

@@ -6,11 +6,11 @@
 use anyhow::{Context, Result, bail};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use nix::mount::MsFlags;
-use nix::unistd::Pid;
 
 use super::params::{Enforcement, Group, MountBound};
 use super::settings::Settings;
 use super::spec::{self, mount_option};
+use crate::signal::ProcessHandle;
 
 /// What applying new settings takes: cgroup resources, rlimits, remounts.
 pub struct Changes {
@@ -97,40 +97,38 @@ pub fn current_rlimits(settings: &Settings) -> Result<Vec<oci_spec::runtime::Pos
         .collect())
 }
 
-/// Sets the rlimits on every process of the container.
-pub fn set_rlimits(pids: &[Pid], rlimits: &[(libc::__rlimit_resource_t, u64, u64)]) -> Result<()> {
-    for pid in pids {
+/// Sets the rlimits on every process of the container (held by pidfds).
+pub fn set_rlimits(
+    processes: &[ProcessHandle],
+    rlimits: &[(libc::__rlimit_resource_t, u64, u64)],
+) -> Result<()> {
+    for process in processes {
+        let pid = process.pid;
         for &(resource, soft, hard) in rlimits {
-            let limit = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
-            };
-            // SAFETY: prlimit reads the struct we pass and writes nothing back (NULL).
-            if unsafe { libc::prlimit(pid.as_raw(), resource, &limit, std::ptr::null_mut()) } != 0 {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() == Some(libc::ESRCH) {
-                    continue; // exited meanwhile
+            match process.set_rlimit(resource, soft, hard) {
+                Ok(()) => {}
+                Err(err) if err.raw_os_error() == Some(libc::ESRCH) => break, // exited meanwhile
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) => bail!(
+                    "cannot raise the hard limit of process {pid} from {} to {hard}: that needs CAP_SYS_RESOURCE, which runvz does not have here",
+                    current_hard(pid, resource).map_or("?".to_string(), |h| h.to_string())
+                ),
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("cannot set the rlimit of process {pid}"));
                 }
-                if err.raw_os_error() == Some(libc::EPERM) {
-                    bail!(
-                        "cannot raise the hard limit of process {pid} from {} to {hard}: that needs CAP_SYS_RESOURCE, which runvz does not have here",
-                        current_hard(*pid, resource).map_or("?".to_string(), |h| h.to_string())
-                    );
-                }
-                return Err(err).with_context(|| format!("cannot set the rlimit of process {pid}"));
             }
         }
     }
     Ok(())
 }
 
-fn current_hard(pid: Pid, resource: libc::__rlimit_resource_t) -> Option<u64> {
+fn current_hard(pid: i32, resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut old = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: prlimit with a NULL new limit only writes the old one into `old`.
-    (unsafe { libc::prlimit(pid.as_raw(), resource, std::ptr::null(), &mut old) } == 0)
+    (unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) } == 0)
         .then_some(old.rlim_max)
 }
 
@@ -143,11 +141,12 @@ fn current_hard(pid: Pid, resource: libc::__rlimit_resource_t) -> Option<u64> {
 /// container root's power over what it finds), resolves each mount point inside
 /// the container's root without following any symlink, checks that it is a
 /// filesystem of the expected type and remounts it through its fd.
-pub fn remount_in_container(init: Pid, remounts: &[(MountBound, String)]) -> Result<()> {
+pub fn remount_in_container(init: &ProcessHandle, remounts: &[(MountBound, String)]) -> Result<()> {
     if remounts.is_empty() {
         return Ok(());
     }
-    let ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
+    let ns = init
+        .open_namespace("mnt")
         .context("cannot open the container's mount namespace")?;
     let userns = container_userns(init)?;
     // SAFETY: the child only makes syscalls and exits.
@@ -178,10 +177,11 @@ pub fn remount_in_container(init: Pid, remounts: &[(MountBound, String)]) -> Res
 }
 
 /// The init's user namespace, when it is not runvz's own.
-fn container_userns(init: Pid) -> Result<Option<std::fs::File>> {
+fn container_userns(init: &ProcessHandle) -> Result<Option<std::fs::File>> {
     use std::os::unix::fs::MetadataExt;
     let own = std::fs::metadata("/proc/self/ns/user")?;
-    let theirs = std::fs::File::open(format!("/proc/{init}/ns/user"))
+    let theirs = init
+        .open_namespace("user")
         .context("cannot open the container's user namespace")?;
     let meta = theirs.metadata()?;
     Ok((meta.ino() != own.ino() || meta.dev() != own.dev()).then_some(theirs))

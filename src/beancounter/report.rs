@@ -194,12 +194,8 @@ struct Live {
 impl Live {
     fn read(init: i32, container: &Container) -> Option<Live> {
         // The container's own cgroup, not its init's (systemd moves itself
-        // into init.scope); under --systemd-cgroup the path names a unit, so
-        // then the init's.
-        let cgroup = match container.cgroup_path() {
-            Some(path) if !container.systemd() => path,
-            _ => cgroups::host().cgroup_of(init)?,
-        };
+        // into init.scope).
+        let cgroup = container.own_cgroup(init)?;
         let pids = cgroups::manager(&cgroup, container.systemd(), &container.id)
             .map(|m| cgroups::pids(&m))
             .unwrap_or_default()

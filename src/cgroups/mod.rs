@@ -232,22 +232,27 @@ pub fn freeze(manager: &AnyCgroupManager, frozen: bool) -> Result<()> {
     })
 }
 
-/// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile
-/// so a forking process cannot escape, then thawed (so SIGKILL can take effect).
-/// Each process is held by a pidfd and signalled only if it is still listed in
-/// the cgroup once held: a PID recycled outside the cgroup is never signalled.
-pub fn signal_all(manager: &AnyCgroupManager, signal: Signal) -> Result<()> {
-    let frozen = manager.freeze(FreezerState::Frozen).is_ok();
-    let listed = pids(manager);
-    let handles: Vec<ProcessHandle> = listed
+/// A handle (pidfd) on every process in the cgroup, each kept only if it is
+/// still listed there once held: a PID recycled outside the cgroup is never
+/// among them.
+pub fn members(manager: &AnyCgroupManager) -> Vec<ProcessHandle> {
+    let handles: Vec<ProcessHandle> = pids(manager)
         .iter()
         .filter_map(|pid| ProcessHandle::open(pid.as_raw(), |_| true))
         .collect();
     let still_listed: std::collections::HashSet<Pid> = pids(manager).into_iter().collect();
-    for handle in handles
-        .iter()
+    handles
+        .into_iter()
         .filter(|h| still_listed.contains(&Pid::from_raw(h.pid)))
-    {
+        .collect()
+}
+
+/// Sends `signal` to every process in the cgroup. The cgroup is frozen meanwhile
+/// so a forking process cannot escape, then thawed (so SIGKILL can take effect).
+/// Each process is held by a pidfd ([`members`]).
+pub fn signal_all(manager: &AnyCgroupManager, signal: Signal) -> Result<()> {
+    let frozen = manager.freeze(FreezerState::Frozen).is_ok();
+    for handle in members(manager) {
         match handle.send(signal as i32) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(err) => {
@@ -316,6 +321,14 @@ pub fn read_file(cgroup_path: &Path, file: File) -> Option<String> {
     std::fs::read_to_string(host().file(cgroup_path, file)?).ok()
 }
 
+/// Whether the cgroup is frozen or being frozen: what a `pause` asked for,
+/// even when the `pause` (or a `kill --all`) was killed before it recorded
+/// anything. runc, too, takes "paused" from the cgroup, not its state file.
+pub fn is_frozen(cgroup_path: &Path) -> bool {
+    read_file(cgroup_path, File::Freezer)
+        .is_some_and(|state| matches!(state.trim(), "1" | "FROZEN" | "FREEZING"))
+}
+
 /// A number in a one-value cgroup file.
 pub fn read_number(cgroup_path: &Path, file: File) -> Option<u64> {
     read_file(cgroup_path, file)?.trim().parse().ok()
@@ -374,10 +387,7 @@ pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
     if systemd {
         return Ok(());
     }
-    let freezer = read_file(cgroup_path, File::Freezer);
-    if let Some(state) = freezer
-        && matches!(state.trim(), "1" | "FROZEN" | "FREEZING")
-    {
+    if is_frozen(cgroup_path) {
         anyhow::bail!(
             "container's cgroup {} unexpectedly frozen",
             cgroup_path.display()

@@ -5,7 +5,7 @@ use clap::Args;
 use libcontainer::container::ContainerStatus;
 
 use crate::cgroups;
-use crate::state::{Status, Store};
+use crate::state::{Status, Store, init_started};
 
 #[derive(Args, Debug)]
 pub struct PauseArgs {
@@ -42,7 +42,7 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<()> {
             bail!("cannot resume container {id}: container not paused");
         }
         match container.live_pid() {
-            Some(pid) if !started(pid.as_raw()) => ContainerStatus::Created,
+            Some(pid) if !init_started(pid.as_raw()) => ContainerStatus::Created,
             _ => ContainerStatus::Running,
         }
     };
@@ -52,16 +52,4 @@ fn set_frozen(store: &Store, id: &str, frozen: bool) -> Result<()> {
     let manager = cgroups::manager(&path, container.systemd(), id)?;
     cgroups::freeze(&manager, frozen)?;
     container.set_status(to)
-}
-
-/// Whether the init has exec'd the container's program: before `start` it is
-/// still runvz's own binary (the same file as this process's).
-fn started(pid: i32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let init = std::fs::metadata(format!("/proc/{pid}/exe"));
-    let ours = std::fs::metadata("/proc/self/exe");
-    match (init, ours) {
-        (Ok(init), Ok(ours)) => (init.dev(), init.ino()) != (ours.dev(), ours.ino()),
-        _ => true,
-    }
 }

@@ -81,7 +81,10 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
                 .as_tenant()
                 .with_detach(opts.detach || own_console.is_some())
                 .with_process(Some(&process_file))
-                .with_ignore_paused(opts.ignore_paused)
+                // runvz decided above, from the cgroup (`check_state`): a
+                // pause that lands after that check holds the new process
+                // until resume, as with runc.
+                .with_ignore_paused(true)
                 .with_sub_cgroup(
                     opts.sub_cgroup
                         .or_else(|| crate::system::exec_sub_cgroup(container)),
@@ -89,9 +92,16 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
                 .build()
         });
     let _ = std::fs::remove_file(&process_file);
-    let pid = built
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("exec failed in container {}", container.id))?;
+    let pid = built.map_err(|err| match err {
+        // The init exited after `check_state`.
+        libcontainer::error::LibcontainerError::IncorrectStatus(_) => anyhow::anyhow!(
+            "cannot exec in container {}: cannot exec in a stopped container",
+            container.id
+        ),
+        err => {
+            anyhow::Error::from(err).context(format!("exec failed in container {}", container.id))
+        }
+    })?;
 
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid.as_raw())?;

@@ -49,9 +49,9 @@ pub fn update_beancounters(container: &Container, values: &[(String, String)]) -
     let manager = cgroups::manager(&path, container.systemd(), &container.id)?;
     // rlimits first: the step most likely refused (raising a hard limit needs
     // CAP_SYS_RESOURCE), and then nothing else has changed yet.
-    live::set_rlimits(&cgroups::pids(&manager), &changes.rlimits)?;
-    if let Some(init) = container.live_pid() {
-        live::remount_in_container(init, &changes.remounts)?;
+    live::set_rlimits(&cgroups::members(&manager), &changes.rlimits)?;
+    if let Some(init) = container.init_handle() {
+        live::remount_in_container(&init, &changes.remounts)?;
     }
     cgroups::apply_resources(&manager, &path, container.systemd(), &changes.resources)
         .with_context(|| {

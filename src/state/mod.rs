@@ -267,14 +267,34 @@ impl Container {
         let Some(state) = &self.state else {
             return Status::Stopped;
         };
-        if self.live_pid().is_none() {
+        let Some(init) = self.live_pid() else {
             return Status::Stopped;
+        };
+        if state.status == ContainerStatus::Creating {
+            return Status::Creating;
+        }
+        // As runc: paused is what the cgroup says (a `pause` killed between
+        // freezing and recording it left state.json saying running).
+        if self
+            .own_cgroup(init.as_raw())
+            .is_some_and(|cgroup| crate::cgroups::is_frozen(&cgroup))
+        {
+            return Status::Paused;
         }
         match state.status {
-            ContainerStatus::Creating => Status::Creating,
             ContainerStatus::Created => Status::Created,
-            ContainerStatus::Paused => Status::Paused,
-            ContainerStatus::Running | ContainerStatus::Stopped => Status::Running,
+            // Thawed, whatever state.json says.
+            ContainerStatus::Paused if !init_started(init.as_raw()) => Status::Created,
+            _ => Status::Running,
+        }
+    }
+
+    /// The container's own cgroup: the one recorded, or under
+    /// --systemd-cgroup (where the recorded path names a unit) its init's.
+    pub fn own_cgroup(&self, init: i32) -> Option<PathBuf> {
+        match self.cgroup_path() {
+            Some(path) if !self.systemd() => Some(path),
+            _ => crate::cgroups::host().cgroup_of(init),
         }
     }
 
@@ -366,6 +386,18 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
         .stat()
         .ok()
         .map(|s| s.starttime)
+}
+
+/// Whether the init has exec'd the container's program: before `start` it is
+/// still runvz's own binary (the same file as this process's).
+pub fn init_started(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let init = fs::metadata(format!("/proc/{pid}/exe"));
+    let ours = fs::metadata("/proc/self/exe");
+    match (init, ours) {
+        (Ok(init), Ok(ours)) => (init.dev(), init.ino()) != (ours.dev(), ours.ino()),
+        _ => true,
+    }
 }
 
 /// True when `pid` runs, is not a zombie, and (if known) started at `start_time`.
