@@ -54,8 +54,11 @@ test-v2: build
 install: build
 	install -D -m 0755 $(RUNVZ) $(DESTDIR)$(PREFIX)/bin/runvz
 
+# hyperfine against runc, then the load test at full size: 1,000 containers
+# (half of them system containers) at once (#14).
 bench: build
 	@bash hack/bench.sh
+	RUNTIME=$(CURDIR)/$(RUNVZ) RUNVZ_LOAD_CONTAINERS=1000 $(CARGO) nextest run --locked -p runtime-tests --test load --no-capture
 
 clean:
 	$(CARGO) clean

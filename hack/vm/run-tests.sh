@@ -22,7 +22,7 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="beancounters checkpoint system example_config cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system"
+DEFAULT_TESTS="beancounters checkpoint system example_config cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system faults races load"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
