@@ -28,6 +28,7 @@ use fuser::{
 use oci_spec::runtime::{MountBuilder, Spec};
 
 use crate::cgroups::{self, File, Stat};
+use crate::signal::ProcessHandle;
 use crate::state::Store;
 
 /// The files served, by inode (the root directory is 1).
@@ -48,6 +49,25 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
         );
         return Ok(());
     }
+    let mountpoint = spawn_server(store_root, id, dir)?;
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for file in FILES {
+        mounts.push(
+            MountBuilder::default()
+                .destination(Path::new("/proc").join(file))
+                .typ("bind")
+                .source(mountpoint.join(file))
+                .options(vec!["bind".to_string(), "ro".to_string()])
+                .build()?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
+/// Starts `runvz internal-procview` for the container, records it and waits
+/// until its filesystem is mounted; returns the mount point.
+fn spawn_server(store_root: &Path, id: &str, dir: &Path) -> Result<PathBuf> {
     // The directory belongs to the container's root: resolved in it, without
     // following anything.
     let own = crate::safepath::strict_root(dir)?;
@@ -111,42 +131,149 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    for file in FILES {
-        mounts.push(
-            MountBuilder::default()
-                .destination(Path::new("/proc").join(file))
-                .typ("bind")
-                .source(mountpoint.join(file))
-                .options(vec!["bind".to_string(), "ro".to_string()])
-                .build()?,
-        );
+    Ok(mountpoint)
+}
+
+/// Supervision: called by `exec` and `state` for a running container with a
+/// /proc view. A server that is gone (killed, OOM-killed) leaves the view's
+/// files failing with "Transport endpoint is not connected"; it is started
+/// again and its files bound again over the container's /proc. If that fails,
+/// the dead binds are removed so the container reads the kernel's files.
+/// Either way the container's /proc/meminfo reads again.
+pub fn ensure_served(store_root: &Path, id: &str, dir: &Path, init: &ProcessHandle) -> Result<()> {
+    if read_pid(dir).is_none() || server(dir).is_some() {
+        return Ok(()); // no view (no FUSE at create), or its server is alive
     }
-    spec.set_mounts(Some(mounts));
+    tracing::warn!("the /proc view server of container {id} is gone: starting it again");
+    let restarted = unmount_dead(dir)
+        .and_then(|()| spawn_server(store_root, id, dir))
+        .and_then(|mountpoint| rebind_in_container(init, Some(&mountpoint)));
+    if let Err(err) = restarted {
+        tracing::warn!(
+            "cannot restart the /proc view of container {id} ({err:#}): it sees the kernel's /proc files"
+        );
+        if let Some(server) = server(dir) {
+            let _ = server.send(libc::SIGKILL);
+        }
+        rebind_in_container(init, None)?;
+    }
     Ok(())
 }
+
+/// Lazily unmounts the view's dead FUSE mount (resolved in the container's
+/// directory without following anything, unmounted by fd).
+fn unmount_dead(dir: &Path) -> Result<()> {
+    let own = crate::safepath::strict_root(dir)?;
+    if let Ok(handle) = own.resolve_nofollow(MOUNT_DIR)
+        && crate::safepath::is_mount_root(std::os::fd::AsFd::as_fd(&handle)).unwrap_or(false)
+    {
+        nix::mount::umount2(
+            &crate::safepath::fd_path(&handle),
+            nix::mount::MntFlags::MNT_DETACH,
+        )
+        .with_context(|| {
+            format!(
+                "cannot unmount the dead /proc view at {}",
+                dir.join(MOUNT_DIR).display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// In the container's mount namespace, replaces the binds over its /proc
+/// files: by the files of the view mounted at `mountpoint` (host side), or,
+/// with None, by nothing (the kernel's files show again).
+fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut trees = Vec::new();
+    if let Some(mountpoint) = mountpoint {
+        let view = crate::safepath::strict_root(mountpoint)?;
+        for file in FILES {
+            let handle = view.resolve_nofollow(file).map_err(|err| {
+                anyhow::anyhow!("cannot open {}: {err}", mountpoint.join(file).display())
+            })?;
+            // SAFETY: open_tree takes the handle's fd, an empty path and flags.
+            let tree = unsafe {
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    std::os::fd::AsFd::as_fd(&handle).as_raw_fd(),
+                    c"".as_ptr(),
+                    OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32,
+                )
+            };
+            if tree < 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("cannot clone {}", mountpoint.join(file).display()));
+            }
+            // SAFETY: open_tree returned a new fd that nothing else owns.
+            trees.push(unsafe { OwnedFd::from_raw_fd(tree as i32) });
+        }
+    }
+    let ns = init
+        .open_namespace("mnt")
+        .context("cannot open the container's mount namespace")?;
+    // SAFETY: the child only makes syscalls and exits.
+    match unsafe { crate::fork::fork_single_threaded() }? {
+        nix::unistd::ForkResult::Child => {
+            // setns makes the namespace's root this process's root and cwd:
+            // the paths below are the container's.
+            let mut ok = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).is_ok();
+            for (index, file) in FILES.iter().enumerate() {
+                let target = std::ffi::CString::new(format!("/proc/{file}")).unwrap_or_default();
+                // SAFETY: umount2 and move_mount take NUL-terminated paths and fds we own.
+                unsafe {
+                    libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+                    if let Some(tree) = trees.get(index) {
+                        ok &= libc::syscall(
+                            libc::SYS_move_mount,
+                            tree.as_raw_fd(),
+                            c"".as_ptr(),
+                            libc::AT_FDCWD,
+                            target.as_ptr(),
+                            MOVE_MOUNT_F_EMPTY_PATH,
+                        ) == 0;
+                    }
+                }
+            }
+            // SAFETY: _exit ends the child without running the parent's cleanup.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => match nix::sys::wait::waitpid(child, None)? {
+            nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+            _ => bail!("cannot replace the /proc view's files inside the container"),
+        },
+    }
+}
+
+const OPEN_TREE_CLONE: u32 = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 
 /// Ends the server of a container's host-side directory `dir`, if it runs;
 /// its mount goes with the directory ([`crate::idmap::remove`]).
 pub fn stop(dir: &Path) {
-    let Some(pid) = read_pid(dir) else {
-        return;
-    };
-    // Only if that PID is still our server (not a reused PID).
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if cmdline.windows(17).any(|w| w == b"internal-procview") {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+    if let Some(server) = server(dir) {
+        let _ = server.send(libc::SIGKILL);
+        server.wait_exit(Duration::from_secs(2));
     }
 }
 
-/// Writes the server's PID beside its mount point, by fd (never through a
-/// symlink).
+/// The server, held by a pidfd, while the process its PID file names is
+/// alive and still the one started (same start time: not a reused PID).
+fn server(dir: &Path) -> Option<ProcessHandle> {
+    let (pid, start_time) = read_pid(dir)?;
+    ProcessHandle::open(pid, |pid| {
+        crate::state::process_alive(pid, Some(start_time))
+    })
+}
+
+/// Writes the server's PID and start time beside its mount point, by fd
+/// (never through a symlink).
 fn write_pid(own: &pathrs::Root, pid: u32) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    let start_time = crate::state::process_start_time(pid as i32)
+        .context("the /proc view server exited at once")?;
     let mut file = own
         .create_file(
             PID_FILE,
@@ -154,12 +281,13 @@ fn write_pid(own: &pathrs::Root, pid: u32) -> Result<()> {
             &fs::Permissions::from_mode(0o644),
         )
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    file.write_all(pid.to_string().as_bytes())?;
+    file.write_all(format!("{pid} {start_time}").as_bytes())?;
     Ok(())
 }
 
-/// The server's PID from its file in `dir`, read by fd from a regular file.
-fn read_pid(dir: &Path) -> Option<i32> {
+/// The server's PID and start time from its file in `dir`, read by fd from a
+/// regular file.
+fn read_pid(dir: &Path) -> Option<(i32, u64)> {
     use std::io::Read;
     let own = crate::safepath::strict_root(dir).ok()?;
     let handle = own.resolve_nofollow(PID_FILE).ok()?;
@@ -171,7 +299,8 @@ fn read_pid(dir: &Path) -> Option<i32> {
         .ok()?;
     let mut text = String::new();
     file.take(64).read_to_string(&mut text).ok()?;
-    text.trim().parse::<i32>().ok()
+    let (pid, start_time) = text.trim().split_once(' ')?;
+    Some((pid.parse().ok()?, start_time.parse().ok()?))
 }
 
 /// `runvz internal-procview ID MOUNTPOINT`: serves until unmounted.

@@ -188,6 +188,68 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     c.assert_no_leak();
 }
 
+/// The /proc view server killed (as the OOM killer or a stray `kill -9`
+/// would): the container's /proc/meminfo fails ("Transport endpoint is not
+/// connected") until the next `state` or `exec`, which starts the server again
+/// and binds its files again inside the container.
+#[test]
+fn a_killed_proc_view_server_is_restarted_by_state_or_exec() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let out = TempDir::new("sys-out");
+    let c = busybox_init(
+        "sysrevive",
+        out.path(),
+        &[("runvz.ubc.physpages", "0:256M")],
+    );
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let meminfo_total = || {
+        let view = c.cmd(&["exec", &c.id, "grep", "^MemTotal:", "/proc/meminfo"]);
+        view.ok();
+        view.stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    let server = || -> Vec<i32> {
+        processes_matching(Some("internal-procview"), None)
+            .iter()
+            .filter(|p| p.contains(&c.id))
+            .filter_map(|p| p.split(':').next()?.parse().ok())
+            .collect()
+    };
+    assert_eq!(meminfo_total(), (256 * 1024).to_string());
+    let init = c.pid();
+    for (round, revive) in ["state", "exec"].iter().enumerate() {
+        let before = server();
+        assert_eq!(before.len(), 1, "round {round}: servers {before:?}");
+        // SAFETY: kill(2) with a PID and a signal.
+        unsafe { libc::kill(before[0], libc::SIGKILL) };
+        assert!(wait_until(Duration::from_secs(5), || server().is_empty()));
+        let dead = fs::read_to_string(format!("/proc/{init}/root/proc/meminfo"));
+        report(&format!(
+            "server killed: the container's /proc/meminfo reads {:?}",
+            dead.map(|t| t.len()).map_err(|e| e.to_string())
+        ));
+        if *revive == "state" {
+            c.cmd(&["state", &c.id]).ok();
+        }
+        // `exec` revives it itself in the second round.
+        assert_eq!(meminfo_total(), (256 * 1024).to_string(), "after {revive}");
+        let after = server();
+        assert!(
+            after.len() == 1 && after != before,
+            "round {round}: servers {after:?}"
+        );
+    }
+    assert_eq!(c.status().as_deref(), Some("running"));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
 #[test]
 fn haltsignal_overrides_and_other_signals_pass_unchanged() {
     if skip_for_runc() {

@@ -48,6 +48,7 @@ pub fn check_state(container: &Container, ignore_paused: bool) -> Result<()> {
 /// Runs the process; in the foreground, waits and returns its exit status.
 pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u8> {
     check_state(container, opts.ignore_paused)?;
+    super::supervise(store, container);
     let mut process = opts.process;
     if !opts.process_given {
         // A live `update` of numfile & co. holds for processes started later.
