@@ -75,6 +75,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         meta,
         system,
         userns_root,
+        marker: None,
     };
     let result = STEPS
         .iter()
@@ -109,6 +110,8 @@ struct Job<'a> {
     meta: Meta,
     system: Option<crate::system::SystemMode>,
     userns_root: Option<PathBuf>,
+    /// [`CREATE_MARKER`], held open for the whole create.
+    marker: Option<fs::File>,
 }
 
 impl Job<'_> {
@@ -119,7 +122,13 @@ impl Job<'_> {
             Step::Record => {
                 fs::create_dir_all(runvz_dir)
                     .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
-                meta.save(runvz_dir)
+                meta.save(runvz_dir)?;
+                let marker = runvz_dir.join(CREATE_MARKER);
+                self.marker = Some(
+                    fs::File::create(&marker)
+                        .with_context(|| format!("cannot create {}", marker.display()))?,
+                );
+                Ok(())
             }
             // With meta on disk, a create killed from here on leaves what
             // `delete --force` needs to give the range back.
@@ -206,6 +215,13 @@ type Prepared = (
 
 /// The machine ID runvz gives a system container whose rootfs has none.
 const MACHINE_ID_FILE: &str = "machine-id";
+
+/// A file in runvz's directory of the container that `create` holds open
+/// while it works. libcontainer's intermediate and init processes are clones
+/// of it and inherit the descriptor until the init execs the container's
+/// program (it is close-on-exec): if `create` is killed, `delete --force` finds
+/// the processes it left by that open file (`teardown`), not by a command line.
+pub const CREATE_MARKER: &str = "creating";
 
 /// Reads and checks `<bundle>/config.json` and fills in what runvz decides
 /// (absolute rootfs, a cgroups path of runvz's own when none is given).

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Result;
 use libcgroups::common::CgroupManager;
 use libcontainer::config::YoukiConfig;
-use nix::sys::signal::{Signal, kill};
 
 use super::steps::{STEPS, Step};
 use crate::cgroups;
@@ -109,7 +108,7 @@ fn undo_build(container: &Container) -> Result<()> {
         .as_ref()
         .is_some_and(|s| s.status != libcontainer::container::ContainerStatus::Creating);
     if !create_finished {
-        kill_create_leftovers(&container.id);
+        kill_create_leftovers(container);
     }
     // The init first, directly: it may not have reached its cgroup yet.
     let init = container.init_handle();
@@ -182,40 +181,47 @@ fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
     ))
 }
 
-/// Kills processes that are clones of a runvz `create`/`run` of this container:
-/// libcontainer's intermediate and init processes run runvz's own code (same
-/// binary, same command line) until the init execs the container's process. If
-/// that runvz was killed, they live on briefly, outside any lock, and can still
-/// create cgroup directories. Found by their executable and command line.
-fn kill_create_leftovers(id: &str) {
-    let Ok(exe) = std::env::current_exe() else {
+/// Kills the processes a killed `create` of this container left: clones of it
+/// (libcontainer's intermediate and init processes, runvz's helpers) that have
+/// not exec'd yet. They live on briefly, outside any lock, and can still make
+/// cgroup directories. Found by the descriptor they inherited on
+/// [`super::create::CREATE_MARKER`] (that file of this container, under this
+/// state root), held by pidfds, and waited for.
+fn kill_create_leftovers(container: &Container) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(marker) = fs::metadata(container.runvz_dir.join(super::create::CREATE_MARKER)) else {
         return;
     };
-    let me = std::process::id() as i32;
-    let Ok(processes) = procfs::process::all_processes() else {
+    let is_marker = |m: &fs::Metadata| (m.dev(), m.ino()) == (marker.dev(), marker.ino());
+    let me = std::process::id().to_string();
+    let Ok(processes) = fs::read_dir("/proc") else {
         return;
     };
     let mut killed = Vec::new();
-    for process in processes.flatten() {
-        if process.pid == me || process.exe().ok().as_deref() != Some(exe.as_path()) {
-            continue;
-        }
-        let Ok(args) = process.cmdline() else {
+    for entry in processes.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| *n != me)
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
-        let is_create = args.iter().any(|a| a == "create" || a == "run");
-        if is_create && args.last().is_some_and(|last| last == id) {
-            let _ = kill(nix::unistd::Pid::from_raw(process.pid), Signal::SIGKILL);
-            killed.push(process.pid);
+        let holds = |pid: i32| {
+            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| fs::metadata(fd.path()).is_ok_and(|m| is_marker(&m)))
+            })
+        };
+        // Held, then checked again: the handle is on a process that holds it.
+        if let Some(handle) = crate::signal::ProcessHandle::open(pid, holds)
+            && handle.send(libc::SIGKILL).is_ok()
+        {
+            killed.push(handle);
         }
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while killed
-        .iter()
-        .any(|&pid| crate::state::process_alive(pid, None))
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
+    for handle in killed {
+        handle.wait_exit(Duration::from_secs(2));
     }
 }
 
