@@ -134,16 +134,33 @@ fn state_of(rt: &Runtime, id: &str) -> Result<(String, i32), String> {
     ))
 }
 
-/// `state` and `list` agree and tell the truth about `id` (see the top).
+/// `list`'s entry for `id`, asserting that `list` works.
 #[track_caller]
-fn assert_truthful(rt: &Runtime, id: &str, cg: &str, what: &str) {
+fn listed(rt: &Runtime, id: &str, what: &str) -> Option<Value> {
     let list = rt.cmd(&["list", "--format", "json"]);
     assert!(list.success(), "{what}: list failed: {}", list.stderr);
-    let listed = list
-        .json()
+    list.json()
         .as_array()
-        .and_then(|a| a.iter().find(|e| e["id"] == json!(id)).cloned());
-    match state_of(rt, id) {
+        .and_then(|a| a.iter().find(|e| e["id"] == json!(id)).cloned())
+}
+
+/// `state` and `list` agree and tell the truth about `id` (see the top).
+/// An init that a killed `delete` signalled may die between the two calls:
+/// they are asked again (a few times) until nothing changes in between.
+#[track_caller]
+fn assert_truthful(rt: &Runtime, id: &str, cg: &str, what: &str) {
+    let mut listed = listed(rt, id, what);
+    let mut state = state_of(rt, id);
+    for _ in 0..20 {
+        let status = state.as_ref().ok().map(|(s, _)| json!(s));
+        if listed.as_ref().map(|e| e["status"].clone()) == status {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        listed = self::listed(rt, id, what);
+        state = state_of(rt, id);
+    }
+    match state {
         Ok((status, pid)) => {
             let listed =
                 listed.unwrap_or_else(|| panic!("{what}: state knows {id}, list does not"));
