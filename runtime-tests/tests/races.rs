@@ -1,6 +1,7 @@
 //! Races (#14): 8 workers hammer one running container for 30 s with
 //! `kill`, `kill --all`, `delete` (which must refuse a running container),
-//! `exec`, `update`, `pause`+`resume`, `state` and `list`; and 8 workers
+//! `exec`, `update`, `pause` (then `resume` by the same worker), `resume`,
+//! `state` and `list`; and 8 workers
 //! `create` the same ID at once, round after round. Every command either works
 //! or fails with one error line in runc's words; none panics or hangs; the
 //! container is never lost and is never reported as anything but running or
@@ -87,7 +88,21 @@ fn eight_workers_on_one_container() {
                     ];
                     let (op, args) = &ops[(n >> 16) % ops.len()];
                     let out = c.rt.cmd_timeout(args, Duration::from_secs(60));
+                    // A worker that paused resumes soon after: an exec that
+                    // passed its check just before the pause waits in the
+                    // frozen cgroup until then (as under runc).
+                    let resumed = (*op == "pause" && out.success()).then(|| {
+                        std::thread::sleep(Duration::from_millis(20));
+                        c.rt.cmd_timeout(&["resume", &c.id], Duration::from_secs(60))
+                    });
                     let mut t = tally.lock().unwrap();
+                    if let Some(resumed) = resumed {
+                        // kill --all thaws a paused container on its way out.
+                        if !resumed.success() && !acceptable_failure("resume", &resumed.stderr) {
+                            t.defects
+                                .push(format!("resume failed: {}", resumed.stderr.trim()));
+                        }
+                    }
                     if out.stderr.contains("panicked") {
                         t.defects.push(format!("{op} panicked: {}", out.stderr));
                     } else if out.success() {
