@@ -2,7 +2,8 @@
 # test.sh — everything `make test` runs, with one closing count:
 #   1. the unit and integration tests on this host (cgroup v1 here) under nextest,
 #   2. the integration tests again inside a cgroup v2 VM (hack/vm/run-tests.sh),
-#   3. the engine suites: Docker, Podman, containerd/CRI (hack/e2e/run-all.sh).
+#   3. the engine suites: Docker, Podman, containerd/CRI (hack/e2e/run-all.sh),
+#   4. the fuzz targets, each for a bounded time (hack/fuzz.sh).
 # All always run; the script fails if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,14 +52,20 @@ run_part '^[0-9]+ passed, [0-9]+ failed' env RUNTIME="$RUNVZ" bash hack/e2e/run-
 e2e_passed=$passed e2e_failed=$failed e2e_skipped=$skipped
 e2e_skips=$(grep -a '^skip - ' "$log" | sed 's/^skip - //' | sort -u)
 
+# The fuzz targets, each for a bounded time (hack/fuzz.sh).
+run_part '^fuzz: [0-9]+ passed' bash hack/fuzz.sh
+fuzz_passed=$passed fuzz_failed=$failed fuzz_skipped=$skipped
+fuzz_skips=$(grep -a '^skip - ' "$log" | sed 's/^skip - //' | sort -u)
+
 echo
 # What did not run, and why: never counted as passed.
-for part in "host:$host_skips" "VM:$vm_skips" "engines:$e2e_skips"; do
+for part in "host:$host_skips" "VM:$vm_skips" "engines:$e2e_skips" "fuzz:$fuzz_skips"; do
     name=${part%%:*} lines=${part#*:}
     [ -n "$lines" ] && while IFS= read -r l; do echo "skipped ($name): $l"; done <<<"$lines"
 done
 echo "host (cgroup v1):                   $host_passed passed, $host_failed failed, $host_skipped skipped"
 echo "VM (cgroup v2):                     $vm_passed passed, $vm_failed failed, $vm_skipped skipped"
 echo "engines (docker/podman/containerd): $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
-echo "$((host_passed + vm_passed + e2e_passed)) passed, $((host_failed + vm_failed + e2e_failed)) failed, $((host_skipped + vm_skipped + e2e_skipped)) skipped"
+echo "fuzz targets:                       $fuzz_passed passed, $fuzz_failed failed, $fuzz_skipped skipped"
+echo "$((host_passed + vm_passed + e2e_passed + fuzz_passed)) passed, $((host_failed + vm_failed + e2e_failed + fuzz_failed)) failed, $((host_skipped + vm_skipped + e2e_skipped + fuzz_skipped)) skipped"
 exit $status

@@ -449,6 +449,13 @@ pub enum Knob {
     Iopslimit,
 }
 
+/// The annotation of every parameter and knob.
+pub fn annotation_keys() -> impl Iterator<Item = String> {
+    ALL.iter()
+        .map(|p| p.annotation())
+        .chain(KNOBS.iter().map(|k| k.annotation()))
+}
+
 pub const KNOBS: [Knob; 6] = [
     Knob::Cpuunits,
     Knob::Cpulimit,

@@ -182,8 +182,7 @@ fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
                 bytes = std::fs::read(path)
                     .with_context(|| format!("{}: cannot read", path.display()))?;
             }
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("{}: invalid LinuxResources JSON", path.display()))?
+            update::resources_json(&bytes, path)?
         }
         None => LinuxResources::default(),
     };

@@ -244,17 +244,8 @@ fn prepare_spec(
             crate::logging::os_words(&err)
         ),
     })?;
-    let spec: Spec = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: invalid runtime config", config_path.display()))?;
-
-    if !spec.version().starts_with("1.") {
-        bail!(
-            "{}: ociVersion {:?} is not supported (runvz implements 1.x)",
-            config_path.display(),
-            spec.version()
-        );
-    }
-    let mut spec = apply_beancounters(spec, &config_path.display().to_string())?;
+    let where_ = config_path.display().to_string();
+    let mut spec = parse_config(&bytes, &where_)?;
     let root = spec
         .root()
         .as_ref()
@@ -282,18 +273,11 @@ fn prepare_spec(
     root.set_path(rootfs.clone());
     spec.set_root(Some(root));
 
-    check_process(&spec, &config_path.display().to_string())?;
-    check_namespaces(&spec, &config_path.display().to_string())?;
-    let mut linux = spec
-        .linux()
-        .clone()
-        .with_context(|| format!("{}: linux section is missing", config_path.display()))?;
+    let mut linux = check_sections(&spec, &where_, opts.systemd)?;
     let cgroup_path = match linux.cgroups_path() {
-        Some(path) => crate::cgroups::confine(path, opts.systemd)
-            .with_context(|| format!("{}: linux.cgroupsPath", config_path.display()))?,
+        Some(path) => path.clone(),
         None => default_cgroup_path(opts.id, opts.systemd),
     };
-    normalize_device_rules(&mut linux);
     if linux
         .resources()
         .as_ref()
@@ -337,6 +321,50 @@ fn prepare_spec(
         userns_start: None,
     };
     Ok((spec, meta, system, userns_root))
+}
+
+/// What `create` checks of a config.json before it looks at the rootfs or
+/// the host (the fuzz target `config_json` runs exactly this).
+pub fn check_config(bytes: &[u8], where_: &str, systemd: bool) -> Result<Spec> {
+    let spec = parse_config(bytes, where_)?;
+    if spec.root().is_none() {
+        bail!("{where_}: root is missing");
+    }
+    check_sections(&spec, where_, systemd)?;
+    crate::userns::wanted(&spec, where_)?;
+    Ok(spec)
+}
+
+/// The JSON, its ociVersion, and the `runvz.*` annotations with the
+/// beancounters they write into the spec.
+fn parse_config(bytes: &[u8], where_: &str) -> Result<Spec> {
+    let spec: Spec = serde_json::from_slice(bytes)
+        .with_context(|| format!("{where_}: invalid runtime config"))?;
+    if !spec.version().starts_with("1.") {
+        bail!(
+            "{where_}: ociVersion {:?} is not supported (runvz implements 1.x)",
+            spec.version()
+        );
+    }
+    apply_beancounters(spec, where_)
+}
+
+/// `process`, the namespaces, and the `linux` section returned with its
+/// cgroupsPath confined and its device rules as runc applies them.
+fn check_sections(spec: &Spec, where_: &str, systemd: bool) -> Result<oci_spec::runtime::Linux> {
+    check_process(spec, where_)?;
+    check_namespaces(spec, where_)?;
+    let mut linux = spec
+        .linux()
+        .clone()
+        .with_context(|| format!("{where_}: linux section is missing"))?;
+    if let Some(path) = linux.cgroups_path() {
+        let confined = crate::cgroups::confine(path, systemd)
+            .with_context(|| format!("{where_}: linux.cgroupsPath"))?;
+        linux.set_cgroups_path(Some(confined));
+    }
+    normalize_device_rules(&mut linux);
+    Ok(linux)
 }
 
 /// runc's checks of `process`, in its words: it exists, has arguments and an

@@ -13,7 +13,7 @@ mod teardown;
 pub mod update;
 
 pub use checkpoint::checkpoint;
-pub use create::{CreateOptions, create_container, write_pid_file};
+pub use create::{CreateOptions, check_config, create_container, write_pid_file};
 pub use start::{start, wait_and_remove};
 pub use supervise::supervise;
 pub use teardown::destroy;

@@ -14,6 +14,12 @@ use crate::state::{Container, Status};
 /// The states `update` acts in (runc's).
 const UPDATABLE: [Status; 3] = [Status::Created, Status::Running, Status::Paused];
 
+/// `update --resources`: runc's LinuxResources JSON, read from `path`.
+pub fn resources_json(bytes: &[u8], path: &std::path::Path) -> Result<LinuxResources> {
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("{}: invalid LinuxResources JSON", path.display()))
+}
+
 /// Sets cgroup resources as runc's `update` does.
 pub fn update_resources(container: &Container, mut resources: LinuxResources) -> Result<()> {
     container.require("update", &UPDATABLE)?;

@@ -22,7 +22,7 @@ use anyhow::{Result, anyhow, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub use dump::{DumpOptions, dump};
-pub use restore::{RestoreOptions, Target, restore};
+pub use restore::{RestoreOptions, Target, parse_descriptors, restore};
 
 /// runc's name for the file that records the init's stdio at checkpoint time.
 const DESCRIPTORS_FILE: &str = "descriptors.json";

@@ -249,7 +249,7 @@ fn helper(
     }
     // Pipes the init had as stdio are replaced by runvz's own stdio (the new
     // caller's pipes), as runc does.
-    for (stdio, key) in dumped_descriptors(image_path).into_iter().enumerate() {
+    for (stdio, key) in dumped_descriptors(image_path)?.into_iter().enumerate() {
         if !key.starts_with("pipe:") {
             continue;
         }
@@ -308,11 +308,29 @@ fn point_cgroup_root_here(work_path: &Path) -> Result<()> {
 }
 
 /// The init's stdio at checkpoint time (missing file: none recorded).
-fn dumped_descriptors(image_path: &Path) -> Vec<String> {
-    fs::read(image_path.join(DESCRIPTORS_FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+fn dumped_descriptors(image_path: &Path) -> Result<Vec<String>> {
+    let path = image_path.join(DESCRIPTORS_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => parse_descriptors(&bytes).with_context(|| format!("{}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// descriptors.json (runc's format): what the init's stdin, stdout and stderr
+/// were, e.g. `["/dev/null", "pipe:[1234]", "pipe:[1235]"]`. The images are
+/// the caller's: anything but (at most) those three strings is refused, since
+/// each entry names one of runvz's own descriptors to hand to CRIU.
+pub fn parse_descriptors(bytes: &[u8]) -> Result<Vec<String>> {
+    let descriptors: Vec<String> = serde_json::from_slice(bytes)
+        .context("invalid descriptors (not a JSON list of strings)")?;
+    if descriptors.len() > 3 {
+        bail!(
+            "invalid descriptors: {} entries where the init's stdin, stdout and stderr are 3",
+            descriptors.len()
+        );
+    }
+    Ok(descriptors)
 }
 
 /// Opens a file without O_CLOEXEC: CRIU (a child) takes it by number.
