@@ -160,25 +160,31 @@ pub fn ensure_served(store_root: &Path, id: &str, dir: &Path, init: &ProcessHand
     Ok(())
 }
 
-/// Lazily unmounts the view's dead FUSE mount (resolved in the container's
-/// directory without following anything, unmounted by fd).
+/// Lazily unmounts the view's dead FUSE mount(s). By path from the
+/// directory's fd and without following a symlink: the mount's own root
+/// cannot be opened or even statx'd on every kernel once its server is gone
+/// (6.1 answers ENOTCONN). "Not a mount" (EINVAL) ends it.
 fn unmount_dead(dir: &Path) -> Result<()> {
     let own = crate::safepath::strict_root(dir)?;
-    if let Ok(handle) = own.resolve_nofollow(MOUNT_DIR)
-        && crate::safepath::is_mount_root(std::os::fd::AsFd::as_fd(&handle)).unwrap_or(false)
-    {
-        nix::mount::umount2(
-            &crate::safepath::fd_path(&handle),
-            nix::mount::MntFlags::MNT_DETACH,
-        )
-        .with_context(|| {
-            format!(
-                "cannot unmount the dead /proc view at {}",
-                dir.join(MOUNT_DIR).display()
-            )
-        })?;
+    let target = crate::safepath::fd_path(&own).join(MOUNT_DIR);
+    for _ in 0..8 {
+        match nix::mount::umount2(
+            &target,
+            nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW,
+        ) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) => return Ok(()),
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "cannot unmount the dead /proc view at {}",
+                        dir.join(MOUNT_DIR).display()
+                    )
+                });
+            }
+        }
     }
-    Ok(())
+    bail!("{} stays mounted", dir.join(MOUNT_DIR).display())
 }
 
 /// In the container's mount namespace, replaces the binds over its /proc

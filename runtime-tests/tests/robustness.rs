@@ -62,9 +62,11 @@ fn cleanup_of_a_killed_create_spares_the_same_id_under_another_root() {
     let mut bundle = Bundle::new();
     bundle.args(&["sleep", "100"]).cgroups_path(&cg);
     let marker = format!("hook-of-{}", other.id);
+    // The marker is the shell's $0: a shell may exec a lone last command in
+    // its place (busybox's does), so the script does not end with the sleep.
     bundle.set(
         "/hooks/createRuntime",
-        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("sleep 10 # {marker}")]}]),
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 10; true", marker]}]),
     );
     let _guard = rt.guard(&other.id, Some(&cg));
     let mut create = rt
@@ -158,6 +160,9 @@ fn a_recycled_init_pid_is_never_signalled() {
     }
     let c = Ctx::new("recycled", &["sleep", "100"]);
     c.run_detached();
+    // Start times count in clock ticks (10 ms): a stranger started in the
+    // init's own tick would pass for it, which no real PID reuse can do.
+    std::thread::sleep(Duration::from_millis(50));
     let mut stranger = Command::new("sleep")
         .arg("100")
         .spawn()

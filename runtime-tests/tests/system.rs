@@ -234,11 +234,19 @@ fn a_killed_proc_view_server_is_restarted_by_state_or_exec() {
             "server killed: the container's /proc/meminfo reads {:?}",
             dead.map(|t| t.len()).map_err(|e| e.to_string())
         ));
-        if *revive == "state" {
-            c.cmd(&["state", &c.id]).ok();
-        }
         // `exec` revives it itself in the second round.
-        assert_eq!(meminfo_total(), (256 * 1024).to_string(), "after {revive}");
+        let said = if *revive == "state" {
+            let out = c.cmd(&["state", &c.id]);
+            out.ok();
+            out.stderr
+        } else {
+            String::new()
+        };
+        assert_eq!(
+            meminfo_total(),
+            (256 * 1024).to_string(),
+            "after {revive} (which said {said:?})"
+        );
         let after = server();
         assert!(
             after.len() == 1 && after != before,
