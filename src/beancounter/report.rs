@@ -196,12 +196,7 @@ impl Live {
         // The container's own cgroup, not its init's (systemd moves itself
         // into init.scope).
         let cgroup = container.own_cgroup(init)?;
-        let pids = cgroups::manager(&cgroup, container.systemd(), &container.id)
-            .map(|m| cgroups::pids(&m))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| p.as_raw())
-            .collect();
+        let pids = cgroups::procs(&cgroup);
         Some(Live { init, cgroup, pids })
     }
 

@@ -211,6 +211,32 @@ pub fn apply_resources(
         .map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_start_matches("io error: ")))
 }
 
+/// Host PIDs of every process in the cgroup and its children, from their
+/// cgroup.procs files (on v1 in the hierarchy runc reads). No libcgroups
+/// manager: making one parses the host's mount table, which grows with every
+/// system container, so `beancounters` over N containers went quadratic.
+pub fn procs(cgroup_path: &Path) -> Vec<i32> {
+    fn walk(dir: &Path, pids: &mut Vec<i32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), pids);
+            }
+        }
+    }
+    let mut pids = Vec::new();
+    if let Some(dir) = host()
+        .file(cgroup_path, File::Procs)
+        .as_deref()
+        .and_then(Path::parent)
+    {
+        walk(dir, &mut pids);
+    }
+    pids
+}
+
 /// Host PIDs of every process in the cgroup (and its children). A cgroup that does
 /// not exist has none.
 pub fn pids(manager: &AnyCgroupManager) -> Vec<Pid> {
