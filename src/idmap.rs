@@ -535,7 +535,7 @@ fn mounted(own: &pathrs::Root, name: &Path) -> bool {
 const OPEN_TREE_CLONE: u32 = 1;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
 #[repr(C)]
@@ -556,20 +556,7 @@ fn clone_mount(
 ) -> std::io::Result<()> {
     let recursive_flag = if recursive { AT_RECURSIVE } else { 0 };
     let source = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())?;
-    // SAFETY: open_tree takes a NUL-terminated path we own and plain flags.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            source.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | recursive_flag,
-        )
-    };
-    if tree < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: open_tree returned a new fd that nothing else owns.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    let tree = clone_tree(libc::AT_FDCWD, &source, recursive_flag)?;
     let empty = c"";
     if let Some(userns) = userns {
         set_idmap(&tree, userns, recursive_flag)?;
@@ -589,6 +576,29 @@ fn clone_mount(
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A detached clone of the mount at `path` from `dirfd` (open_tree with
+/// OPEN_TREE_CLONE; `extra` adds AT_RECURSIVE or AT_EMPTY_PATH).
+pub fn clone_tree(
+    dirfd: std::os::fd::RawFd,
+    path: &std::ffi::CStr,
+    extra: u32,
+) -> std::io::Result<OwnedFd> {
+    // SAFETY: open_tree takes a NUL-terminated path and plain flags.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            dirfd,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | extra,
+        )
+    };
+    if tree < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(tree as i32) })
 }
 
 /// Marks a detached mount tree idmapped by `userns`.

@@ -141,8 +141,11 @@ fn spawn_server(store_root: &Path, id: &str, dir: &Path) -> Result<PathBuf> {
 /// the dead binds are removed so the container reads the kernel's files.
 /// Either way the container's /proc/meminfo reads again.
 pub fn ensure_served(store_root: &Path, id: &str, dir: &Path, init: &ProcessHandle) -> Result<()> {
-    if read_pid(dir).is_none() || server(dir).is_some() {
-        return Ok(()); // no view (no FUSE at create), or its server is alive
+    let Some(recorded) = read_pid(dir) else {
+        return Ok(()); // no view (no FUSE at create)
+    };
+    if held(recorded).is_some() {
+        return Ok(());
     }
     tracing::warn!("the /proc view server of container {id} is gone: starting it again");
     let restarted = unmount_dead(dir)
@@ -191,7 +194,7 @@ fn unmount_dead(dir: &Path) -> Result<()> {
 /// files: by the files of the view mounted at `mountpoint` (host side), or,
 /// with None, by nothing (the kernel's files show again).
 fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let mut trees = Vec::new();
     if let Some(mountpoint) = mountpoint {
         let view = crate::safepath::strict_root(mountpoint)?;
@@ -199,21 +202,11 @@ fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Resul
             let handle = view.resolve_nofollow(file).map_err(|err| {
                 anyhow::anyhow!("cannot open {}: {err}", mountpoint.join(file).display())
             })?;
-            // SAFETY: open_tree takes the handle's fd, an empty path and flags.
-            let tree = unsafe {
-                libc::syscall(
-                    libc::SYS_open_tree,
-                    std::os::fd::AsFd::as_fd(&handle).as_raw_fd(),
-                    c"".as_ptr(),
-                    OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32,
-                )
-            };
-            if tree < 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("cannot clone {}", mountpoint.join(file).display()));
-            }
-            // SAFETY: open_tree returned a new fd that nothing else owns.
-            trees.push(unsafe { OwnedFd::from_raw_fd(tree as i32) });
+            let fd = std::os::fd::AsFd::as_fd(&handle).as_raw_fd();
+            trees.push(
+                crate::idmap::clone_tree(fd, c"", libc::AT_EMPTY_PATH as u32)
+                    .with_context(|| format!("cannot clone {}", mountpoint.join(file).display()))?,
+            );
         }
     }
     let ns = init
@@ -237,7 +230,7 @@ fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Resul
                             c"".as_ptr(),
                             libc::AT_FDCWD,
                             target.as_ptr(),
-                            MOVE_MOUNT_F_EMPTY_PATH,
+                            crate::idmap::MOVE_MOUNT_F_EMPTY_PATH,
                         ) == 0;
                     }
                 }
@@ -252,9 +245,6 @@ fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Resul
     }
 }
 
-const OPEN_TREE_CLONE: u32 = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
-
 /// Ends the server of a container's host-side directory `dir`, if it runs;
 /// its mount goes with the directory ([`crate::idmap::remove`]).
 pub fn stop(dir: &Path) {
@@ -267,7 +257,11 @@ pub fn stop(dir: &Path) {
 /// The server, held by a pidfd, while the process its PID file names is
 /// alive and still the one started (same start time: not a reused PID).
 fn server(dir: &Path) -> Option<ProcessHandle> {
-    let (pid, start_time) = read_pid(dir)?;
+    read_pid(dir).and_then(held)
+}
+
+/// The process recorded as (PID, start time), if it is still that one.
+fn held((pid, start_time): (i32, u64)) -> Option<ProcessHandle> {
     ProcessHandle::open(pid, |pid| {
         crate::state::process_alive(pid, Some(start_time))
     })

@@ -193,6 +193,12 @@ fn kill_create_leftovers(container: &Container) {
         return;
     };
     let is_marker = |m: &fs::Metadata| (m.dev(), m.ino()) == (marker.dev(), marker.ino());
+    let holds = |pid: i32| {
+        fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| fs::metadata(fd.path()).is_ok_and(|m| is_marker(&m)))
+        })
+    };
     let me = std::process::id().to_string();
     let Ok(processes) = fs::read_dir("/proc") else {
         return;
@@ -206,12 +212,6 @@ fn kill_create_leftovers(container: &Container) {
             .and_then(|n| n.parse::<i32>().ok())
         else {
             continue;
-        };
-        let holds = |pid: i32| {
-            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.flatten()
-                    .any(|fd| fs::metadata(fd.path()).is_ok_and(|m| is_marker(&m)))
-            })
         };
         // Held, then checked again: the handle is on a process that holds it.
         if let Some(handle) = crate::signal::ProcessHandle::open(pid, holds)
