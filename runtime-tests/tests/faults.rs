@@ -329,21 +329,59 @@ impl Trials {
     }
 }
 
+/// One fresh container per trial: `setup` brings it to where `op` acts,
+/// `op` is killed anywhere, and what is left must be truthful (`check` adds
+/// the operation's own promise) and removable. The first one, left alone,
+/// measures the operation.
+fn on_fresh_containers(
+    t: &mut Trials,
+    test: &str,
+    full: usize,
+    setup: impl Fn(&Runtime, &str, &str),
+    op: impl Fn(&str, &str) -> Vec<String>,
+    check: impl Fn(&Runtime, &str, &str),
+) {
+    let (id, cg, _g) = t.next("fm");
+    let bundle = t.bundle().to_string();
+    setup(&t.c.rt, &bundle, &id);
+    let args = op(&bundle, &id);
+    let span = measure(
+        &t.c.rt,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    delete_and_check(&t.c.rt, &id, &cg, &format!("measuring {test}"));
+    for n in 0..trials(full) {
+        let (id, cg, _g) = t.next("ft");
+        setup(&t.c.rt, &bundle, &id);
+        let args = op(&bundle, &id);
+        t.kill(&args.iter().map(String::as_str).collect::<Vec<_>>(), span);
+        let what = format!("{test} trial {n}");
+        assert_truthful(&t.c.rt, &id, &cg, &what);
+        check(&t.c.rt, &id, &what);
+        delete_and_check(&t.c.rt, &id, &cg, &what);
+    }
+}
+
+fn nothing(_: &Runtime, _: &str, _: &str) {}
+
+fn create(rt: &Runtime, bundle: &str, id: &str) {
+    rt.cmd(&["create", "--bundle", bundle, id]).ok();
+}
+
+fn run_detached(rt: &Runtime, bundle: &str, id: &str) {
+    rt.cmd(&["run", "-d", "--bundle", bundle, id]).ok();
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
 /// `create` killed anywhere: what is left is truthful and removable.
 #[test]
 fn create_killed_anywhere() {
     let mut t = Trials::new("create", &["sleep", "100000"]);
-    let (id, cg, _g) = t.next("fcm");
-    let span = measure(&t.c.rt, &["create", "--bundle", t.bundle(), &id]);
-    delete_and_check(&t.c.rt, &id, &cg, "measuring create");
-    for n in 0..trials(120) {
-        let (id, cg, _g) = t.next("fc");
-        let bundle = t.bundle().to_string();
-        t.kill(&["create", "--bundle", &bundle, &id], span);
-        let what = format!("create trial {n}");
-        assert_truthful(&t.c.rt, &id, &cg, &what);
-        delete_and_check(&t.c.rt, &id, &cg, &what);
-    }
+    let op = |bundle: &str, id: &str| args(&["create", "--bundle", bundle, id]);
+    on_fresh_containers(&mut t, "create", 120, nothing, op, nothing);
     t.finish("create");
 }
 
@@ -351,23 +389,15 @@ fn create_killed_anywhere() {
 #[test]
 fn start_killed_anywhere() {
     let mut t = Trials::new("start", &["sleep", "100000"]);
-    let (id, cg, _g) = t.next("fsm");
-    t.c.rt.cmd(&["create", "--bundle", t.bundle(), &id]).ok();
-    let span = measure(&t.c.rt, &["start", &id]);
-    delete_and_check(&t.c.rt, &id, &cg, "measuring start");
-    for n in 0..trials(60) {
-        let (id, cg, _g) = t.next("fs");
-        t.c.rt.cmd(&["create", "--bundle", t.bundle(), &id]).ok();
-        t.kill(&["start", &id], span);
-        let what = format!("start trial {n}");
-        assert_truthful(&t.c.rt, &id, &cg, &what);
-        let (status, _) = state_of(&t.c.rt, &id).expect("a created container's state");
+    let op = |_: &str, id: &str| args(&["start", id]);
+    let created_or_running = |rt: &Runtime, id: &str, what: &str| {
+        let (status, _) = state_of(rt, id).expect("a created container's state");
         assert!(
             status == "created" || status == "running",
             "{what}: start killed left it {status}"
         );
-        delete_and_check(&t.c.rt, &id, &cg, &what);
-    }
+    };
+    on_fresh_containers(&mut t, "start", 60, create, op, created_or_running);
     t.finish("start");
 }
 
@@ -375,17 +405,8 @@ fn start_killed_anywhere() {
 #[test]
 fn run_detached_killed_anywhere() {
     let mut t = Trials::new("run -d", &["sleep", "100000"]);
-    let (id, cg, _g) = t.next("frm");
-    let span = measure(&t.c.rt, &["run", "-d", "--bundle", t.bundle(), &id]);
-    delete_and_check(&t.c.rt, &id, &cg, "measuring run -d");
-    for n in 0..trials(60) {
-        let (id, cg, _g) = t.next("fr");
-        let bundle = t.bundle().to_string();
-        t.kill(&["run", "-d", "--bundle", &bundle, &id], span);
-        let what = format!("run -d trial {n}");
-        assert_truthful(&t.c.rt, &id, &cg, &what);
-        delete_and_check(&t.c.rt, &id, &cg, &what);
-    }
+    let op = |bundle: &str, id: &str| args(&["run", "-d", "--bundle", bundle, id]);
+    on_fresh_containers(&mut t, "run -d", 60, nothing, op, nothing);
     t.finish("run -d");
 }
 
@@ -455,18 +476,8 @@ fn kill_all_killed_anywhere() {
 #[test]
 fn delete_killed_anywhere() {
     let mut t = Trials::new("delete", &["sleep", "100000"]);
-    let (id, cg, _g) = t.next("fdm");
-    t.c.rt.cmd(&["run", "-d", "--bundle", t.bundle(), &id]).ok();
-    let span = measure(&t.c.rt, &["delete", "--force", &id]);
-    delete_and_check(&t.c.rt, &id, &cg, "measuring delete");
-    for n in 0..trials(60) {
-        let (id, cg, _g) = t.next("fd");
-        t.c.rt.cmd(&["run", "-d", "--bundle", t.bundle(), &id]).ok();
-        t.kill(&["delete", "--force", &id], span);
-        let what = format!("delete trial {n}");
-        assert_truthful(&t.c.rt, &id, &cg, &what);
-        delete_and_check(&t.c.rt, &id, &cg, &what);
-    }
+    let op = |_: &str, id: &str| args(&["delete", "--force", id]);
+    on_fresh_containers(&mut t, "delete", 60, run_detached, op, nothing);
     t.finish("delete");
 }
 
@@ -483,23 +494,17 @@ fn system_create_killed_anywhere() {
     let _ = std::fs::remove_file(rootfs.join("sbin/init"));
     std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
     std::fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
-    let (id, cg, _g) = t.next("fym");
-    let span = measure(&t.c.rt, &["create", "--bundle", t.bundle(), &id]);
     // The trials need what is being killed: a range, idmapped mounts, a view.
+    let (id, cg, _g) = t.next("fym");
+    create(&t.c.rt, t.bundle(), &id);
     let ranges = std::fs::read_to_string("/run/runvz/.userns/ranges.json").unwrap_or_default();
     assert!(
         ranges.contains(&format!("/{id}\"")),
         "no ID range for a system container"
     );
-    delete_and_check(&t.c.rt, &id, &cg, "measuring system create");
-    for n in 0..trials(60) {
-        let (id, cg, _g) = t.next("fy");
-        let bundle = t.bundle().to_string();
-        t.kill(&["create", "--bundle", &bundle, &id], span);
-        let what = format!("system create trial {n}");
-        assert_truthful(&t.c.rt, &id, &cg, &what);
-        delete_and_check(&t.c.rt, &id, &cg, &what);
-    }
+    delete_and_check(&t.c.rt, &id, &cg, "system create");
+    let op = |bundle: &str, id: &str| args(&["create", "--bundle", bundle, id]);
+    on_fresh_containers(&mut t, "system create", 60, nothing, op, nothing);
     t.finish("system create");
 }
 

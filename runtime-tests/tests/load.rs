@@ -92,6 +92,26 @@ fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), String> + Sync
     failures.into_inner().unwrap()
 }
 
+/// Runs the command `args` gives for each member on 8 threads; returns the
+/// wall time and the failures.
+fn on_all(
+    rt: &Runtime,
+    members: &[Member],
+    args: impl Fn(&Member) -> Vec<String> + Sync,
+) -> (Duration, Vec<String>) {
+    let start = Instant::now();
+    let failures = in_parallel(members, |m| {
+        let args = args(m);
+        let out = rt.cmd_timeout(&args, Duration::from_secs(120));
+        if out.success() {
+            Ok(())
+        } else {
+            Err(format!("{} {}: {}", args[0], m.id, out.stderr.trim()))
+        }
+    });
+    (start.elapsed(), failures)
+}
+
 #[test]
 fn many_plain_and_system_containers_at_once() {
     if runtime_is_runc() {
@@ -135,19 +155,16 @@ fn many_plain_and_system_containers_at_once() {
     }
 
     let memory_before = host_memory_used_kib();
-    let start = Instant::now();
-    let failures = in_parallel(&members.list, |m| {
-        let out = rt.cmd_timeout(
-            &["run", "-d", "--bundle", m.bundle.to_str().unwrap(), &m.id],
-            Duration::from_secs(120),
-        );
-        if out.success() {
-            Ok(())
-        } else {
-            Err(format!("run {}: {}", m.id, out.stderr.trim()))
-        }
+    let (started_in, failures) = on_all(&rt, &members.list, |m| {
+        let bundle = m.bundle.display().to_string();
+        vec![
+            "run".into(),
+            "-d".into(),
+            "--bundle".into(),
+            bundle,
+            m.id.clone(),
+        ]
     });
-    let started_in = start.elapsed();
     assert!(
         failures.is_empty(),
         "{} of {n} failed to start:\n  {}",
@@ -192,16 +209,9 @@ fn many_plain_and_system_containers_at_once() {
     let reported = reports.as_array().map_or(0, Vec::len);
     assert_eq!(reported, n, "beancounters reported {reported} of {n}");
 
-    let start = Instant::now();
-    let failures = in_parallel(&members.list, |m| {
-        let out = rt.cmd_timeout(&["delete", "--force", &m.id], Duration::from_secs(120));
-        if out.success() {
-            Ok(())
-        } else {
-            Err(format!("delete {}: {}", m.id, out.stderr.trim()))
-        }
+    let (deleted_in, failures) = on_all(&rt, &members.list, |m| {
+        vec!["delete".into(), "--force".into(), m.id.clone()]
     });
-    let deleted_in = start.elapsed();
     assert!(
         failures.is_empty(),
         "deletes failed:\n  {}",
