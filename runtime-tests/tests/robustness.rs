@@ -310,3 +310,70 @@ fn foreground_run_relays_the_terminal() {
     assert_eq!(out.code, 7, "exit status not passed through: {out}");
     c.assert_no_leak();
 }
+
+/// One state file per container: `<root>/<id>/state.json` is libcontainer's
+/// state with runvz's record in it (written before the build, kept through
+/// libcontainer's own saves), and `update`'s beancounters land there too; no
+/// second record anywhere under the root.
+#[test]
+fn a_container_has_one_state_file_with_runvz_record() {
+    if runtime_is_runc() {
+        skip("runvz's own state layout");
+        return;
+    }
+    let c = Ctx::new("onefile", &["sleep", "100"]);
+    c.run_detached();
+    let read_state = || -> serde_json::Value {
+        let path = c.rt.root.join(&c.id).join("state.json");
+        serde_json::from_slice(&std::fs::read(&path).expect("read state.json"))
+            .expect("state.json is JSON")
+    };
+    let state = read_state();
+    assert_eq!(state["id"], json!(c.id));
+    assert_eq!(state["pid"].as_i64(), Some(c.pid() as i64), "{state}");
+    let record = &state["runvz"];
+    assert!(
+        record["cgroup_path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&c.id)),
+        "runvz's record survives libcontainer's saves: {state}"
+    );
+    assert!(record["init_start_time"].as_u64().is_some(), "{state}");
+
+    // Nothing else under the root holds state of this container.
+    let mut others: Vec<String> = std::fs::read_dir(&c.rt.root)
+        .expect("read root")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.') && name != ".locks")
+        .collect();
+    others.sort();
+    assert!(
+        others.is_empty(),
+        "dot entries in the state root: {others:?}"
+    );
+    let json_files: Vec<String> = std::fs::read_dir(c.rt.root.join(&c.id))
+        .expect("read the container's directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    for name in &json_files {
+        assert!(
+            ["state.json", "config.json", "youki_config.json"].contains(&name.as_str()),
+            "unexpected file {name} beside state.json"
+        );
+    }
+
+    c.cmd(&["update", "--numproc", "100:100", &c.id]).ok();
+    let state = read_state();
+    assert_eq!(
+        state["runvz"]["beancounters"]["runvz.ubc.numproc"],
+        json!("100:100"),
+        "update's bounds are recorded in the state file: {state}"
+    );
+    assert_eq!(state["status"], json!("running"), "{state}");
+    assert_eq!(c.status().as_deref(), Some("running"));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}

@@ -4,7 +4,7 @@
 //!
 //! A value the kernel does not give is None, never a made-up number. maxheld
 //! comes from the kernel's peak file where there is one; otherwise it is the
-//! highest held runvz has seen (kept in `<runvz_dir>/maxheld.json`), and the
+//! highest held runvz has seen (kept in `<root>/<id>/maxheld.json`, a cache of samples beside the state file, written without the container's lock), and the
 //! report says which.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,9 +19,6 @@ use super::settings::{Bound, Settings};
 use crate::cgroups::{self, File, Stat};
 use crate::state::{Container, write_atomic};
 
-/// Bounds changed by `runvz update`, as annotations (`runvz.ubc.numproc` →
-/// `"500:500"`), on top of the config's own.
-const OVERRIDES_FILE: &str = "beancounters.json";
 const MAXHELD_FILE: &str = "maxheld.json";
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,9 +39,10 @@ pub struct Row {
     pub measured_from: &'static str,
 }
 
-/// The container's `runvz.*` annotations: config.json's, then `update`'s.
+/// The container's `runvz.*` annotations: config.json's, then `update`'s
+/// (recorded in its state).
 pub fn annotations(container: &Container) -> Result<HashMap<String, String>> {
-    let config = container.runvz_dir.join("config.json");
+    let config = container.state_dir.join("config.json");
     let spec: serde_json::Value = serde_json::from_slice(
         &fs::read(&config).with_context(|| format!("cannot read {}", config.display()))?,
     )?;
@@ -52,7 +50,9 @@ pub fn annotations(container: &Container) -> Result<HashMap<String, String>> {
         .get("annotations")
         .and_then(|a| serde_json::from_value(a.clone()).ok())
         .unwrap_or_default();
-    annotations.extend(overrides(&container.runvz_dir));
+    if let Some(meta) = &container.meta {
+        annotations.extend(meta.beancounters.clone());
+    }
     Ok(annotations)
 }
 
@@ -61,30 +61,13 @@ pub fn settings(container: &Container) -> Result<Settings> {
     Settings::from_annotations(&annotations(container)?, "config.json")
 }
 
-fn overrides(runvz_dir: &Path) -> HashMap<String, String> {
-    fs::read(runvz_dir.join(OVERRIDES_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
-/// Records bounds `update` changed (annotation form), merged with earlier ones.
-pub fn save_overrides(runvz_dir: &Path, changed: &HashMap<String, String>) -> Result<()> {
-    let mut all: BTreeMap<String, String> = overrides(runvz_dir).into_iter().collect();
-    all.extend(changed.clone());
-    write_atomic(
-        &runvz_dir.join(OVERRIDES_FILE),
-        &serde_json::to_vec_pretty(&all)?,
-    )
-}
-
 /// One row per parameter, in OpenVZ's order (swappages last).
 pub fn collect(container: &Container) -> Result<Vec<Row>> {
     let settings = settings(container)?;
     let live = container
         .live_pid()
         .and_then(|pid| Live::read(pid.as_raw(), container));
-    let mut seen = read_maxheld(&container.runvz_dir);
+    let mut seen = read_maxheld(&container.state_dir);
     let mut rows = Vec::new();
     for param in ALL {
         let bound = settings.ubc.get(&param).copied().unwrap_or(Bound {
@@ -124,15 +107,15 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
     if live.is_some() {
         // Best effort: a lost update only lowers a sampled peak.
         let _ = write_atomic(
-            &container.runvz_dir.join(MAXHELD_FILE),
+            &container.state_dir.join(MAXHELD_FILE),
             &serde_json::to_vec(&seen)?,
         );
     }
     Ok(rows)
 }
 
-fn read_maxheld(runvz_dir: &Path) -> BTreeMap<String, u64> {
-    fs::read(runvz_dir.join(MAXHELD_FILE))
+fn read_maxheld(dir: &Path) -> BTreeMap<String, u64> {
+    fs::read(dir.join(MAXHELD_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()

@@ -27,7 +27,7 @@ pub fn run(store: &Store, args: DeleteArgs) -> Result<()> {
         anyhow::bail!("container {} does not exist", args.id);
     }
     let container = if args.force {
-        store.load_for_cleanup(&args.id)?
+        crate::container::load_for_cleanup(store, &args.id)?
     } else {
         store.load(&args.id)?
     };

@@ -77,7 +77,7 @@ pub fn run(store: &Store, args: ExecArgs) -> Result<u8> {
         .as_deref()
         .map(|sub| exec::existing_sub_cgroup(&container, sub))
         .transpose()?;
-    let process = build_process(&container.runvz_dir.join("config.json"), &args)?;
+    let process = build_process(&container.state_dir.join("config.json"), &args)?;
     exec::exec(
         store,
         &container,

@@ -76,10 +76,10 @@ pub struct UpdateArgs {
 pub fn run(store: &Store, args: UpdateArgs) -> Result<()> {
     // The container first, as runc: a missing one is "does not exist" whatever
     // the flags say.
-    let (container, _lock) = store.load_locked(&args.id)?;
+    let (mut container, _lock) = store.load_locked(&args.id)?;
     let resources = resources_from(&args)?;
     if !args.beancounters.values.is_empty() {
-        update::update_beancounters(&container, &args.beancounters.values)?;
+        update::update_beancounters(&mut container, &args.beancounters.values)?;
     }
     if runc_flags_given(&args) {
         update::update_resources(&container, resources)?;

@@ -1,11 +1,13 @@
-//! `create`: check the bundle, write runvz's generated bundle and meta, let
-//! libcontainer build the container, and leave nothing behind when that fails.
+//! `create`: check the bundle, write the container's state file and generated
+//! config, let libcontainer build the container, and leave nothing behind when
+//! that fails.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{ContainerStatus, State};
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
@@ -37,18 +39,19 @@ pub struct CreateOptions<'a> {
 pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Container, ContainerLock)> {
     validate_id(opts.id)?;
     let lock = store.lock(opts.id)?;
-    if store.state_dir(opts.id).exists() {
-        // The lock file belongs to the existing container: leave it.
-        bail!("container with id {} already exists", opts.id);
-    }
-    if store.runvz_dir(opts.id).exists() {
-        // Left by a create that was killed before libcontainer wrote anything:
-        // clear it (and any cgroup it made) before starting afresh.
-        let stale = Container::load(store, opts.id)?;
-        destroy(&stale, &lock).context("cannot clear what an interrupted create left behind")?;
+    if store.exists(opts.id) {
+        match Container::load(store, opts.id) {
+            // Left by a create that was killed before its init existed (this
+            // create holds the lock, so no other is at work): clear it (and any
+            // cgroup or process it made) before starting afresh.
+            Ok(stale) if stale.interrupted_create() => destroy(&stale, &lock)
+                .context("cannot clear what an interrupted create left behind")?,
+            // The lock file belongs to the existing container: leave it.
+            _ => bail!("container with id {} already exists", opts.id),
+        }
     }
 
-    let runvz_dir = store.runvz_dir(opts.id);
+    let dir = store.state_dir(opts.id);
     let prepared = fs::canonicalize(opts.bundle)
         .map_err(|err| {
             anyhow::anyhow!(
@@ -57,7 +60,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
                 crate::logging::os_words(&err)
             )
         })
-        .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &runvz_dir));
+        .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &dir));
     let (spec, meta, system, userns_root) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
@@ -70,7 +73,8 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         store,
         opts,
         idmap_dir: crate::idmap::dir(&crate::userns::key(store.root(), opts.id)),
-        runvz_dir,
+        state: initial_state(opts.id, &meta),
+        dir,
         spec,
         meta,
         system,
@@ -105,7 +109,10 @@ struct Job<'a> {
     store: &'a Store,
     opts: &'a CreateOptions<'a>,
     idmap_dir: PathBuf,
-    runvz_dir: PathBuf,
+    /// The container's directory (`Store::state_dir`).
+    dir: PathBuf,
+    /// The state file as runvz writes it before libcontainer takes over.
+    state: State,
     spec: Spec,
     meta: Meta,
     system: Option<crate::system::SystemMode>,
@@ -116,21 +123,21 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn run(&mut self, step: Step) -> Result<()> {
-        let (store, opts, runvz_dir) = (self.store, self.opts, &self.runvz_dir);
+        let (store, opts, dir) = (self.store, self.opts, &self.dir);
         let meta = &mut self.meta;
         match step {
             Step::Record => {
-                fs::create_dir_all(runvz_dir)
-                    .with_context(|| format!("cannot create {}", runvz_dir.display()))?;
-                meta.save(runvz_dir)?;
-                let marker = runvz_dir.join(CREATE_MARKER);
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                save_state(dir, &mut self.state, Some(meta))?;
+                let marker = dir.join(CREATE_MARKER);
                 self.marker = Some(
                     fs::File::create(&marker)
                         .with_context(|| format!("cannot create {}", marker.display()))?,
                 );
                 Ok(())
             }
-            // With meta on disk, a create killed from here on leaves what
+            // With the state on disk, a create killed from here on leaves what
             // `delete --force` needs to give the range back.
             Step::IdRange => {
                 if let Some(root) = &self.userns_root {
@@ -138,7 +145,7 @@ impl Job<'_> {
                     let start = crate::userns::allocate(&key)?;
                     crate::userns::apply_to_spec(&mut self.spec, start, root);
                     meta.userns_start = Some(start);
-                    meta.save(runvz_dir)?;
+                    save_state(dir, &mut self.state, Some(meta))?;
                 }
                 Ok(())
             }
@@ -146,7 +153,7 @@ impl Job<'_> {
                 // Before the bind mounts are cloned: it is one of them.
                 if self.system.as_ref().is_some_and(|s| s.needs_machine_id) {
                     fs::write(
-                        runvz_dir.join(MACHINE_ID_FILE),
+                        dir.join(MACHINE_ID_FILE),
                         crate::system::new_machine_id()? + "\n",
                     )?;
                 }
@@ -169,8 +176,8 @@ impl Job<'_> {
             }
             Step::Build => {
                 self.spec
-                    .save(runvz_dir.join("config.json"))
-                    .with_context(|| format!("cannot write {}/config.json", runvz_dir.display()))?;
+                    .save(dir.join("config.json"))
+                    .with_context(|| format!("cannot write {}/config.json", dir.display()))?;
                 crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
                 match opts.restore {
                     None => match meta
@@ -179,15 +186,14 @@ impl Job<'_> {
                         .flatten()
                     {
                         Some(dir) => crate::system::while_in_named_cgroup(&dir, || {
-                            build(store, opts, runvz_dir, &meta.bundle)
+                            build(store, opts, &meta.bundle)
                         }),
-                        None => build(store, opts, runvz_dir, &meta.bundle),
+                        None => build(store, opts, &meta.bundle),
                     },
                     Some(restore) => {
                         let target = crate::criu::Target {
                             id: opts.id,
-                            state_dir: &store.state_dir(opts.id),
-                            runvz_dir,
+                            dir,
                             spec: &self.spec,
                             meta,
                         };
@@ -216,7 +222,7 @@ type Prepared = (
 /// The machine ID runvz gives a system container whose rootfs has none.
 const MACHINE_ID_FILE: &str = "machine-id";
 
-/// A file in runvz's directory of the container that `create` holds open
+/// A file in the container's directory that `create` holds open
 /// while it works. libcontainer's intermediate and init processes are clones
 /// of it and inherit the descriptor until the init execs the container's
 /// program (it is close-on-exec): if `create` is killed, `delete --force` finds
@@ -229,7 +235,7 @@ fn prepare_spec(
     bundle: &Path,
     opts: &CreateOptions,
     store_root: &Path,
-    runvz_dir: &Path,
+    dir: &Path,
 ) -> Result<Prepared> {
     let config_path = bundle.join("config.json");
     let bytes = fs::read(&config_path).map_err(|err| match err.kind() {
@@ -297,10 +303,10 @@ fn prepare_spec(
     spec.set_linux(Some(linux));
     let system = crate::system::detect(&spec, &rootfs, &config_path.display().to_string())?;
     if let Some(mode) = &system {
-        crate::system::apply(&mut spec, mode, &runvz_dir.join(MACHINE_ID_FILE))?;
+        crate::system::apply(&mut spec, mode, &dir.join(MACHINE_ID_FILE))?;
     }
     // A system container's own user-namespace range (runvz.userns=auto): its
-    // rootfs is then the idmapped mount runvz makes at <runvz_dir>/rootfs.
+    // rootfs is then the idmapped mount runvz makes at the idmap directory.
     // Checked for every container (an accepted annotation is an understood one),
     // used by system containers.
     let userns =
@@ -317,8 +323,9 @@ fn prepare_spec(
         init_start_time: None,
         system: system.is_some(),
         halt_signal: system.as_ref().and_then(|s| s.halt_signal),
-        // Allocated once meta is on disk (see create_container).
+        // Allocated once the state file is on disk (Step::IdRange).
         userns_start: None,
+        beancounters: Default::default(),
     };
     Ok((spec, meta, system, userns_root))
 }
@@ -454,9 +461,20 @@ fn default_cgroup_path(id: &str, systemd: bool) -> PathBuf {
     }
 }
 
-/// Has libcontainer make the container from runvz's generated config in
-/// `runvz_dir`, recording the caller's `bundle` (hooks and `state` see it).
-fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path, bundle: &Path) -> Result<()> {
+/// The state file `create` writes first: status creating, no init yet, and
+/// runvz's meta (libcontainer keeps it when it takes the file over).
+fn initial_state(id: &str, meta: &Meta) -> State {
+    let mut state = State::new(id, ContainerStatus::Creating, None, meta.bundle.clone());
+    state.created = Some(chrono::Utc::now());
+    state.creator = Some(nix::unistd::geteuid().as_raw());
+    state.use_systemd = meta.systemd;
+    state
+}
+
+/// Has libcontainer make the container from runvz's generated config in the
+/// container's directory (which runvz prepared, state file and all), recording
+/// the caller's `bundle` (hooks and `state` see it).
+fn build(store: &Store, opts: &CreateOptions, bundle: &Path) -> Result<()> {
     if !opts.no_new_keyring {
         join_session_keyring(opts.id)?;
     }
@@ -465,7 +483,8 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path, bundle: &Path) -
         .with_console_socket(opts.console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
         .as_init(bundle)
-        .with_config_dir(runvz_dir)
+        .with_config_dir(store.state_dir(opts.id))
+        .with_prepared_dir(true)
         .with_systemd(opts.systemd)
         .with_detach(opts.detach)
         .with_no_pivot(opts.no_pivot)
@@ -475,20 +494,17 @@ fn build(store: &Store, opts: &CreateOptions, runvz_dir: &Path, bundle: &Path) -
     Ok(())
 }
 
-/// Notes the init's start time (PID-reuse guard) and rewrites state.json atomically.
+/// Notes the init's start time (PID-reuse guard) in the state file.
 fn record_init(container: &mut Container) -> Result<()> {
-    let state = container
-        .state
-        .as_ref()
-        .context("container state missing after create")?;
-    let pid = state
-        .pid
+    let pid = container
+        .init_pid()
         .context("container has no init pid after create")?;
-    if let Some(meta) = container.meta.as_mut() {
-        meta.init_start_time = process_start_time(pid);
-        meta.save(&container.runvz_dir)?;
-    }
-    save_state(&container.state_dir, state)?;
+    let meta = container
+        .meta
+        .as_mut()
+        .context("container state lost runvz's record during create")?;
+    meta.init_start_time = process_start_time(pid.as_raw());
+    container.save()?;
     container.status = container.compute_status();
     Ok(())
 }

@@ -64,7 +64,7 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
     }
     let terminal = process.terminal().unwrap_or(false);
     let process_file = container
-        .runvz_dir
+        .state_dir
         .join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_file, &serde_json::to_vec(&process)?)?;
 

@@ -16,4 +16,4 @@ pub use checkpoint::checkpoint;
 pub use create::{CreateOptions, check_config, create_container, write_pid_file};
 pub use start::{start, wait_and_remove};
 pub use supervise::supervise;
-pub use teardown::destroy;
+pub use teardown::{destroy, load_for_cleanup};

@@ -2,14 +2,15 @@
 //! (`create::Job::run`); `teardown::destroy` undoes them in reverse
 //! (`teardown::undo`), on a failed create, on `delete`, and after a crash.
 //!
-//! Every undo works from what is recorded (the state root, meta.json, the ID
-//! range allocator keyed by root and ID) and is a no-op for a step that never
+//! Every undo works from what is recorded (the state root, the state file, the
+//! ID range allocator keyed by root and ID) and is a no-op for a step that never
 //! ran, so it does not matter where a create stopped: `delete --force` undoes
 //! exactly what was done.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// runvz's directory and meta.json (written before anything else exists).
+    /// The container's directory and state file, status creating (written
+    /// before anything else exists).
     Record,
     /// A user-namespace ID range of its own (system containers).
     IdRange,

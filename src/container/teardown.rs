@@ -3,7 +3,7 @@
 //! `create` left behind.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -12,7 +12,7 @@ use libcontainer::config::YoukiConfig;
 
 use super::steps::{STEPS, Step};
 use crate::cgroups;
-use crate::state::{Container, ContainerLock};
+use crate::state::{Container, ContainerLock, Meta, Store};
 
 /// Tears the container down: the create steps undone in reverse. Every undo is
 /// attempted even if an earlier one fails (the first error is returned after
@@ -37,13 +37,42 @@ pub fn destroy(container: &Container, lock: &ContainerLock) -> Result<()> {
     }
 }
 
+/// Loads a container for `delete --force`. When its state file is corrupt
+/// (so runvz's record in it is lost), what teardown needs comes from the
+/// container's config.json, written before any cgroup or process existed: the
+/// cgroup (a `slice:prefix:name` path is the systemd driver's), and whether a
+/// system container's named systemd cgroup is there to remove.
+pub fn load_for_cleanup(store: &Store, id: &str) -> Result<Container> {
+    let mut container = store.load_for_cleanup(id)?;
+    if container.state.is_none() {
+        container.meta = salvage_meta(&container.state_dir);
+    }
+    Ok(container)
+}
+
+fn salvage_meta(dir: &Path) -> Option<Meta> {
+    let spec = libcontainer::oci_spec::runtime::Spec::load(dir.join("config.json")).ok()?;
+    let cgroup_path = spec.linux().as_ref()?.cgroups_path().clone()?;
+    let rootfs = spec.root().as_ref()?.path().clone();
+    Some(Meta {
+        bundle: PathBuf::new(),
+        rootfs,
+        systemd: cgroup_path.to_string_lossy().contains(':'),
+        system: crate::system::named_systemd_dir(&cgroup_path).is_some_and(|d| d.exists()),
+        cgroup_path,
+        init_start_time: None,
+        halt_signal: None,
+        userns_start: None,
+        beancounters: Default::default(),
+    })
+}
+
 /// The container's key in the ID-range allocator and its idmap directory (a
-/// function of its state root and ID, so known without meta.json).
+/// function of its state root and ID, so known without the state file).
 fn range_key(container: &Container) -> Option<String> {
     container
-        .runvz_dir
+        .state_dir
         .parent()
-        .and_then(Path::parent)
         .map(|root| crate::userns::key(root, &container.id))
 }
 
@@ -66,27 +95,17 @@ fn undo(step: Step, container: &Container) -> Result<()> {
             if let Some(key) = range_key(container) {
                 crate::idmap::remove(&crate::idmap::dir(&key))?;
             }
-            unmount_criu_root(&container.runvz_dir)
+            unmount_criu_root(&container.state_dir)
         }
         Step::IdRange => match range_key(container) {
             Some(key) => crate::userns::release(&key),
             None => Ok(()),
         },
-        Step::Record => {
-            let mut result = Ok(());
-            for dir in [&container.state_dir, &container.runvz_dir] {
-                match fs::remove_dir_all(dir) {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) if result.is_ok() => {
-                        result = Err(anyhow::Error::new(err)
-                            .context(format!("cannot remove {}", dir.display())));
-                    }
-                    Err(_) => {}
-                }
-            }
-            result
-        }
+        Step::Record => match fs::remove_dir_all(&container.state_dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(anyhow::Error::new(err)
+                .context(format!("cannot remove {}", container.state_dir.display()))),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -189,7 +208,7 @@ fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
 /// state root), held by pidfds, and waited for.
 fn kill_create_leftovers(container: &Container) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(marker) = fs::metadata(container.runvz_dir.join(super::create::CREATE_MARKER)) else {
+    let Ok(marker) = fs::metadata(container.state_dir.join(super::create::CREATE_MARKER)) else {
         return;
     };
     let is_marker = |m: &fs::Metadata| (m.dev(), m.ino()) == (marker.dev(), marker.ino());
@@ -227,8 +246,8 @@ fn kill_create_leftovers(container: &Container) {
 
 /// Unmounts `criu-root` in runvz's directory of a container (a restore that
 /// was killed leaves it mounted); fails if it stays mounted.
-fn unmount_criu_root(runvz_dir: &Path) -> Result<()> {
-    let own = match crate::safepath::strict_root(runvz_dir) {
+fn unmount_criu_root(dir: &Path) -> Result<()> {
+    let own = match crate::safepath::strict_root(dir) {
         Ok(own) => own,
         Err(_) => return Ok(()), // no directory: nothing mounted in it
     };
@@ -247,7 +266,7 @@ fn unmount_criu_root(runvz_dir: &Path) -> Result<()> {
     if still == Some(true) {
         anyhow::bail!(
             "cannot unmount {}: left in place with the rootfs it shows",
-            runvz_dir.join(crate::criu::CRIU_ROOT).display()
+            dir.join(crate::criu::CRIU_ROOT).display()
         );
     }
     Ok(())

@@ -40,8 +40,8 @@ pub fn update_resources(container: &Container, mut resources: LinuxResources) ->
 }
 
 /// Applies changed beancounters (annotation key → value) to the container and
-/// records them, so `beancounters` shows the new bounds.
-pub fn update_beancounters(container: &Container, values: &[(String, String)]) -> Result<()> {
+/// records them in its state, so `beancounters` shows the new bounds.
+pub fn update_beancounters(container: &mut Container, values: &[(String, String)]) -> Result<()> {
     container.require("update", &UPDATABLE)?;
     let changed_annotations: HashMap<String, String> = values.iter().cloned().collect();
     let changed = Settings::from_annotations(&changed_annotations, "update")?;
@@ -66,5 +66,10 @@ pub fn update_beancounters(container: &Container, values: &[(String, String)]) -
                 container.id
             )
         })?;
-    report::save_overrides(&container.runvz_dir, &changed_annotations)
+    let meta = container
+        .meta
+        .as_mut()
+        .context("container has no runvz record in its state")?;
+    meta.beancounters.extend(changed_annotations);
+    container.save()
 }

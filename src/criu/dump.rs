@@ -46,7 +46,7 @@ pub fn dump(container: &Container, opts: &DumpOptions) -> Result<()> {
         .meta
         .as_ref()
         .with_context(|| format!("container {} was not made by runvz", container.id))?;
-    let spec = Spec::load(container.runvz_dir.join("config.json"))
+    let spec = Spec::load(container.state_dir.join("config.json"))
         .with_context(|| format!("cannot read container {}'s config", container.id))?;
 
     if has_terminal(pid.as_raw()) {

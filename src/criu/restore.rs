@@ -47,8 +47,8 @@ pub struct RestoreOptions {
 /// What the container being restored is: where its state goes and its config.
 pub struct Target<'a> {
     pub id: &'a str,
-    pub state_dir: &'a Path,
-    pub runvz_dir: &'a Path,
+    /// The container's directory, with its state file and config.json.
+    pub dir: &'a Path,
     pub spec: &'a Spec,
     pub meta: &'a Meta,
 }
@@ -85,11 +85,8 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
             target.id
         );
     }
-    fs::create_dir_all(target.state_dir)
-        .with_context(|| format!("cannot create {}", target.state_dir.display()))?;
-
     // CRIU wants the root it restores into to be a mount point of its own.
-    let criu_root = target.runvz_dir.join(super::CRIU_ROOT);
+    let criu_root = target.dir.join(super::CRIU_ROOT);
     fs::create_dir_all(&criu_root)?;
     mount(
         Some(&target.meta.rootfs),
@@ -114,15 +111,12 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     state.creator = Some(nix::unistd::geteuid().as_raw());
     state.use_systemd = target.meta.systemd;
     state.annotations = target.spec.annotations().clone();
-    save_state(target.state_dir, &state)?;
-    // Where libcontainer's exec reads the container's config (as create keeps it).
-    target
-        .spec
-        .save(target.state_dir.join("config.json"))
-        .map_err(|err| anyhow!("cannot keep the container's config: {err}"))?;
+    save_state(target.dir, &mut state, Some(target.meta))?;
+    // What libcontainer's exec reads besides config.json (its builder, which
+    // CRIU stands in for here, writes it at create).
     YoukiConfig::from_spec(target.spec, target.id)
         .map_err(|err| anyhow!("cannot derive libcontainer's config: {err}"))?
-        .save(target.state_dir)
+        .save(target.dir)
         .map_err(|err| anyhow!("cannot write libcontainer's config: {err}"))?;
     Ok(pid)
 }

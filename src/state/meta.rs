@@ -1,14 +1,15 @@
-//! runvz's own record of a container (`<root>/.runvz/<id>/meta.json`), written
-//! atomically before libcontainer builds anything, so cleanup never depends on a
-//! state file libcontainer may have left half-written.
+//! runvz's part of a container's one state file: `<root>/<id>/state.json` is
+//! libcontainer's `State` with this record under the key `"runvz"` (kept by
+//! libcontainer across its own saves, vendored patch 27). `create` writes the
+//! file, with this record, before anything else of the container exists, so
+//! cleanup never depends on a state libcontainer may not have written yet.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use libcontainer::container::State;
 use serde::{Deserialize, Serialize};
-
-use super::write_atomic;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
@@ -32,25 +33,33 @@ pub struct Meta {
     /// The first host ID of the container's own user-namespace range.
     #[serde(default)]
     pub userns_start: Option<u32>,
+    /// Beancounters changed by `runvz update`, in annotation form
+    /// (`runvz.ubc.numproc` → `"500:500"`), on top of config.json's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub beancounters: BTreeMap<String, String>,
 }
 
 impl Meta {
-    const FILE: &'static str = "meta.json";
+    /// The key of runvz's record in state.json.
+    const KEY: &'static str = "runvz";
 
-    pub fn load(runvz_dir: &Path) -> Result<Option<Self>> {
-        let path = runvz_dir.join(Self::FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                    format!("cannot parse {}", path.display())
-                })?))
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
-        }
+    /// runvz's record in a state, if runvz made the container.
+    pub fn from_state(state: &State) -> Result<Option<Self>> {
+        state
+            .extensions
+            .get(Self::KEY)
+            .map(|value| {
+                Self::deserialize(value)
+                    .with_context(|| format!("invalid \"{}\" record", Self::KEY))
+            })
+            .transpose()
     }
 
-    pub fn save(&self, runvz_dir: &Path) -> Result<()> {
-        write_atomic(&runvz_dir.join(Self::FILE), &serde_json::to_vec(self)?)
+    /// Puts this record into a state, replacing the one there.
+    pub fn put_into(&self, state: &mut State) -> Result<()> {
+        state
+            .extensions
+            .insert(Self::KEY.to_string(), serde_json::to_value(self)?);
+        Ok(())
     }
 }

@@ -5,13 +5,14 @@
 //!
 //! Layout under the state root:
 //! ```text
-//! <root>/<id>/            libcontainer's state dir (state.json, youki_config.json, notify.sock)
-//! <root>/.runvz/<id>/     runvz's own: the generated bundle (config.json) and meta.json
-//! <root>/.locks/<id>      the per-container lock file (flock)
+//! <root>/<id>/state.json  the one state file: libcontainer's State + runvz's Meta
+//! <root>/<id>/            also config.json (the spec as built), libcontainer's
+//!                         youki_config.json and notify.sock, maxheld.json
+//! <root>/.locks/<id>      the per-container lock file (fcntl record lock)
 //! ```
-//! runvz's own directory is written before libcontainer is asked to build anything,
-//! so a create that dies halfway (even by SIGKILL) leaves enough behind for
-//! `delete --force` to find the cgroup and remove everything.
+//! `create` writes state.json (status creating, with Meta) before anything else
+//! of the container exists, so a create that dies halfway (even by SIGKILL)
+//! leaves enough behind for `delete --force` to find and remove everything.
 
 mod lock;
 mod meta;
@@ -62,14 +63,9 @@ impl Store {
         &self.root
     }
 
-    /// libcontainer's state directory of a container.
+    /// A container's directory (state.json, its config.json, libcontainer's files).
     pub fn state_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
-    }
-
-    /// runvz's own directory of a container (generated bundle, meta).
-    pub fn runvz_dir(&self, id: &str) -> PathBuf {
-        self.root.join(".runvz").join(id)
     }
 
     fn lock_path(&self, id: &str) -> PathBuf {
@@ -84,21 +80,18 @@ impl Store {
 
     /// True when anything of the container is on disk (a complete or half-made one).
     pub fn exists(&self, id: &str) -> bool {
-        self.state_dir(id).exists() || self.runvz_dir(id).exists()
+        self.state_dir(id).exists()
     }
 
     /// IDs of every container under the root, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
-        for dir in [self.root.clone(), self.root.join(".runvz")] {
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || !entry.path().is_dir() || ids.contains(&name) {
-                    continue;
-                }
+        let entries = fs::read_dir(&self.root)
+            .with_context(|| format!("cannot read state root {}", self.root.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Dot directories are runvz's own (.locks).
+            if !name.starts_with('.') && entry.path().is_dir() {
                 ids.push(name);
             }
         }
@@ -190,15 +183,16 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// A container as runvz sees it: libcontainer's state plus runvz's meta, with the
-/// status worked out from the live init process.
+/// A container as runvz sees it: its state file (libcontainer's state with
+/// runvz's meta in it), with the status worked out from the live init process.
 pub struct Container {
     pub id: String,
+    /// The container's directory (`<root>/<id>`).
     pub state_dir: PathBuf,
-    pub runvz_dir: PathBuf,
-    /// libcontainer's state; None for a create that died before writing it.
+    /// The state; None for a create that died before writing it.
     pub state: Option<State>,
-    /// runvz's meta; None only for state made by something other than runvz.
+    /// runvz's record in the state; None only for a state made by something
+    /// other than runvz.
     pub meta: Option<Meta>,
     pub status: Status,
 }
@@ -210,7 +204,8 @@ impl Container {
     }
 
     /// For `delete --force`: a container whose state.json is corrupt is loaded
-    /// without it (as stopped), so everything recorded in meta can be removed.
+    /// without it (as stopped), so everything runvz finds without it (the ID
+    /// range, idmapped mounts, the directory) can be removed.
     fn load_for_cleanup(store: &Store, id: &str) -> Result<Self> {
         Self::load_with(store, id, |dir| match load_state(dir) {
             Ok(state) => Ok(state),
@@ -224,22 +219,27 @@ impl Container {
     fn load_with(
         store: &Store,
         id: &str,
-        read_state: impl FnOnce(&Path) -> Result<Option<State>>,
+        read_state: impl FnOnce(&Path) -> Result<Option<(State, Option<Meta>)>>,
     ) -> Result<Self> {
         let state_dir = store.state_dir(id);
-        let runvz_dir = store.runvz_dir(id);
-        let state = read_state(&state_dir)?;
-        let meta = Meta::load(&runvz_dir)?;
+        let (state, meta) = read_state(&state_dir)?.unzip();
         let mut container = Container {
             id: id.to_string(),
             state_dir,
-            runvz_dir,
             state,
-            meta,
+            meta: meta.flatten(),
             status: Status::Stopped,
         };
         container.status = container.compute_status();
         Ok(container)
+    }
+
+    /// A create that died before the init existed: no state file, or one still
+    /// saying creating with no init recorded.
+    pub fn interrupted_create(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_none_or(|s| s.status == ContainerStatus::Creating && s.pid.is_none())
     }
 
     /// The init process's PID as recorded, alive or not.
@@ -321,9 +321,18 @@ impl Container {
             bail!("container {} has no state", self.id);
         };
         state.status = status;
-        save_state(&self.state_dir, state)?;
+        self.save()?;
         self.status = self.compute_status();
         Ok(())
+    }
+
+    /// Writes the state file (state and meta) atomically. The caller holds the
+    /// container's lock.
+    pub fn save(&mut self) -> Result<()> {
+        let Some(state) = self.state.as_mut() else {
+            bail!("container {} has no state", self.id);
+        };
+        save_state(&self.state_dir, state, self.meta.as_ref())
     }
 
     /// Fails with runc-like wording unless the container is in one of `allowed`.
@@ -341,20 +350,27 @@ impl Container {
 
 /// Reads state.json, once: every writer (runvz, and libcontainer with patch
 /// 26) replaces it atomically, so what is there is whole. None: a create that
-/// died before libcontainer wrote it.
-fn load_state(state_dir: &Path) -> Result<Option<State>> {
+/// died before writing it.
+fn load_state(state_dir: &Path) -> Result<Option<(State, Option<Meta>)>> {
     let path = state_dir.join("state.json");
+    let corrupt = || format!("{}: the container's state is corrupt", path.display());
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<State>(&bytes)
-            .map(Some)
-            .with_context(|| format!("{}: the container's state is corrupt", path.display())),
+        Ok(bytes) => {
+            let state = serde_json::from_slice::<State>(&bytes).with_context(corrupt)?;
+            let meta = Meta::from_state(&state).with_context(corrupt)?;
+            Ok(Some((state, meta)))
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
-/// Writes state.json atomically: a temporary file, fsync, then rename.
-pub fn save_state(state_dir: &Path, state: &State) -> Result<()> {
+/// Writes state.json (with runvz's meta in it) atomically: a temporary file,
+/// fsync, then rename.
+pub fn save_state(state_dir: &Path, state: &mut State, meta: Option<&Meta>) -> Result<()> {
+    if let Some(meta) = meta {
+        meta.put_into(state)?;
+    }
     write_atomic(&state_dir.join("state.json"), &serde_json::to_vec(state)?)
 }
 

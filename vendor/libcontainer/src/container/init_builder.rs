@@ -26,6 +26,8 @@ pub struct InitContainerBuilder {
     bundle: PathBuf,
     /// runvz: where config.json is read from, when not the bundle.
     config_dir: Option<PathBuf>,
+    // runvz: patch 27 — see with_prepared_dir.
+    prepared_dir: bool,
     use_systemd: bool,
     detached: bool,
     no_pivot: bool,
@@ -41,6 +43,8 @@ impl InitContainerBuilder {
             bundle,
             // runvz: patch 14 — config.json is the bundle's unless with_config_dir names another.
             config_dir: None,
+            // runvz: patch 27 — libcontainer makes the container's directory itself.
+            prepared_dir: false,
             use_systemd: true,
             detached: true,
             no_pivot: false,
@@ -88,6 +92,15 @@ impl InitContainerBuilder {
         self
     }
 
+    /// runvz: the runtime has made the container's directory (and may have
+    /// written its first state.json, status creating, with fields of its own in
+    /// `State::extensions`, and its config.json there): build uses the
+    /// directory instead of refusing it, and keeps those fields.
+    pub fn with_prepared_dir(mut self, prepared: bool) -> Self {
+        self.prepared_dir = prepared;
+        self
+    }
+
     /// Creates a new container
     pub fn build(self) -> Result<Container, LibcontainerError> {
         let spec = self.load_spec()?;
@@ -97,7 +110,8 @@ impl InitContainerBuilder {
 
         let container_dir = self.create_container_dir()?;
         // runvz: patch 14 — a config read elsewhere is kept in the container's directory for exec.
-        if self.config_dir.is_some() {
+        // runvz: patch 27 — unless it was read from there.
+        if self.config_dir.as_ref().is_some_and(|dir| *dir != container_dir) {
             spec.save(container_dir.join(CONFIG_FILE)).map_err(|err| {
                 tracing::error!(?container_dir, "failed to save config.json: {}", err);
                 err
@@ -171,6 +185,10 @@ impl InitContainerBuilder {
         let container_dir = self.base.root_path.join(&self.base.container_id);
         tracing::debug!("container directory will be {:?}", container_dir);
 
+        // runvz: patch 27 — a directory the runtime prepared is the container's.
+        if self.prepared_dir && container_dir.is_dir() {
+            return Ok(container_dir);
+        }
         if container_dir.exists() {
             tracing::error!(id = self.base.container_id, dir = ?container_dir, "container already exists");
             return Err(LibcontainerError::Exist);
@@ -246,13 +264,20 @@ impl InitContainerBuilder {
     }
 
     fn create_container_state(&self, container_dir: &Path) -> Result<Container, LibcontainerError> {
-        let container = Container::new(
+        // runvz: patch 27 — mutable: the prepared state's own fields are carried over.
+        let mut container = Container::new(
             &self.base.container_id,
             ContainerStatus::Creating,
             None,
             &self.bundle,
             container_dir,
         )?;
+        // runvz: patch 27 — a prepared state.json's runtime fields survive.
+        if self.prepared_dir {
+            if let Ok(prepared) = super::State::load(container_dir) {
+                container.state.extensions = prepared.extensions;
+            }
+        }
         container.save()?;
         Ok(container)
     }

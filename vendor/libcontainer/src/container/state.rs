@@ -133,6 +133,11 @@ pub struct State {
     /// create this group and MUST remove it when the container is deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intel_rdt_monitoring_dir: Option<PathBuf>,
+    /// runvz: patch 27 — fields the runtime embedding libcontainer keeps in
+    /// state.json (runvz: its own record under "runvz"); kept across every load
+    /// and save, so the container has one state file.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl State {
@@ -157,6 +162,8 @@ impl State {
             clean_up_intel_rdt_subdirectory: None,
             intel_rdt_dir: None,
             intel_rdt_monitoring_dir: None,
+            // runvz: patch 27 — none until the runtime adds its own.
+            extensions: serde_json::Map::new(),
         }
     }
 
