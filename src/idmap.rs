@@ -118,6 +118,14 @@ pub fn rootfs(rootfs: &Path, dir: &Path, start: u32) -> Result<()> {
 }
 
 /// An overlayfs mount, from its line in /proc/self/mountinfo.
+/// The upper and work directories of the overlay mounted at `path` (where
+/// a container's writes land), if it is an overlay with an upper layer. The
+/// paths come from the mount table (the engine's mount call), not from the
+/// container.
+pub fn overlay_upper(path: &Path) -> Option<(PathBuf, PathBuf)> {
+    Overlay::mounted_at(path)?.upper
+}
+
 struct Overlay {
     lower: Vec<PathBuf>,
     upper: Option<(PathBuf, PathBuf)>,

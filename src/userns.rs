@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 
-use crate::state::{ContainerLock, write_atomic};
+use crate::files::{FileLock, write_atomic};
 
 /// IDs per container, as OpenVZ and LXC give.
 pub const RANGE: u32 = 65536;
@@ -37,9 +37,9 @@ fn read_ranges() -> Result<BTreeMap<String, u32>> {
     }
 }
 
-fn lock() -> Result<ContainerLock> {
+fn lock() -> Result<FileLock> {
     fs::create_dir_all(dir())?;
-    ContainerLock::acquire(&dir().join("lock"))
+    FileLock::acquire(&dir().join("lock"))
 }
 
 /// The key a container's range is held under: its state root and ID, as the

@@ -22,11 +22,11 @@ CACHE=${VM_CACHE:-$WS/target/vm}
 TIMEOUT=${VM_TIMEOUT:-1500}
 MEM=${VM_MEM:-3072}
 # The integration tests the v2 run covers (runtime-tests/tests/<name>.rs).
-DEFAULT_TESTS="beancounters checkpoint system example_config cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system faults races load"
+DEFAULT_TESTS="quota beancounters checkpoint system example_config cgroups lifecycle exec run kill_delete update events errors cli robustness concurrency runc_parity runc_edges runc_cli differential stress escape escape_system faults races load"
 TESTS=${*:-$DEFAULT_TESTS}
 
 need() { command -v "$1" >/dev/null || { echo "run-tests.sh: $1 not found (make deps-vm installs it)" >&2; exit 1; }; }
-need qemu-system-x86_64; need cpio; need dpkg; need ldd; need mkfs.ext4
+need qemu-system-x86_64; need cpio; need dpkg; need ldd; need mkfs.ext4; need mkfs.xfs
 
 mkdir -p "$CACHE"
 
@@ -102,7 +102,10 @@ if [ -x /usr/sbin/criu ]; then
         nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink overlay"
 fi
 # Kernel modules, loaded by vm-init.sh in this order: the scratch disk's (virtio,
-# ext4), FUSE for the system containers' /proc view and, with CRIU, its checks' and socket/netns dumps'.
+# ext4), the disk quota tests' (crc32c first: the crypto API cannot load it on
+# demand here; quota_v2 before an ext4 with the quota feature is mounted; XFS),
+# FUSE for the system containers' /proc view and, with CRIU, its checks' and
+# socket/netns dumps'.
 moddir=$(ls -d "$kernel_dir"/lib/modules/*)
 mkdir -p "$stage/lib/modules"
 : > "$stage/lib/modules/load-order"
@@ -117,7 +120,7 @@ add_module() {
     cp "$ko" "$stage/lib/modules/"
     echo "$1" >> "$stage/lib/modules/load-order"
 }
-for m in virtio_pci virtio_blk ext4 fuse ${criu_modules:-}; do add_module "$m"; done
+for m in virtio_pci virtio_blk crc32c_generic ext4 quota_tree quota_v2 xfs fuse ${criu_modules:-}; do add_module "$m"; done
 # The tests find the workspace by the path they were built in.
 mkdir -p "$stage$WS/hack" "$stage$WS/target"
 cp "$WS/hack/mkrootfs.sh" "$WS/hack/mkrootfs-systemd.sh" "$stage$WS/hack/"
@@ -136,6 +139,13 @@ fi
 truncate -s 4G "$disk"
 mkfs.ext4 -q -F -d "$diskroot" "$disk"
 rm -rf "$diskroot"
+# Two disks with project quotas for the disk quota tests (vm-init.sh mounts them
+# with prjquota): ext4 with the quota and project features, and XFS (whose
+# tools refuse less than 300 MB).
+quota_ext4="$CACHE/quota-ext4.img" quota_xfs="$CACHE/quota-xfs.img"
+rm -f "$quota_ext4" "$quota_xfs"
+truncate -s 1G "$quota_ext4" && mkfs.ext4 -q -F -O quota,project "$quota_ext4"
+truncate -s 512M "$quota_xfs" && mkfs.xfs -q -f "$quota_xfs"
 
 selected=""
 for entry in "${exes[@]}"; do
@@ -163,6 +173,8 @@ timeout --foreground "$TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -drive file="$disk",format=raw,if=virtio,cache=unsafe \
+    -drive file="$quota_ext4",format=raw,if=virtio,cache=unsafe \
+    -drive file="$quota_xfs",format=raw,if=virtio,cache=unsafe \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 systemd.unified_cgroup_hierarchy=1" \
     -nographic -no-reboot -nic none 2>&1 | tr -d '\r' | tee "$log"
 qemu_status=${PIPESTATUS[0]}

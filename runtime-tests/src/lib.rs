@@ -1309,8 +1309,9 @@ pub fn leaks(rt: &Runtime, id: &str, cgroups_path: &str) -> Vec<String> {
 }
 
 /// What a system container with its own ID range may leave outside the state
-/// root: its range in the host-wide allocator (`/run/runvz/.userns`) and its
-/// directory of idmapped mounts and /proc view (`/run/runvz.idmap/<hash>`).
+/// root: its range in the host-wide allocator (`/run/runvz/.userns`), its
+/// directory of idmapped mounts and /proc view (`/run/runvz.idmap/<hash>`);
+/// and a container with a disk quota its project ID (`/run/runvz/.quota`).
 fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
     let mut v = Vec::new();
     // runvz keys both by its canonical state root and the ID.
@@ -1322,6 +1323,14 @@ fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
     {
         v.push(format!(
             "user-namespace range {start} still allocated to {key}"
+        ));
+    }
+    let projects = fs::read_to_string("/run/runvz/.quota/projects.json").unwrap_or_default();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&projects)
+        && let Some(held) = map.get(&key)
+    {
+        v.push(format!(
+            "disk quota project {held} still allocated to {key}"
         ));
     }
     // FNV-1a of the key, as runvz names the directory.

@@ -522,9 +522,13 @@ fn bad_beancounter_values_are_refused_before_anything_is_created() {
         ("runvz.cpuunits", "1", "outside 8…500000"),
         ("runvz.bogus", "1", "unknown runvz annotation"),
         ("runvz.ubc.numfile", "1000000000", "RLIMIT_NOFILE"),
+        (
+            "runvz.diskspace",
+            "2G:1G",
+            "barrier 2097152 is above limit 1048576",
+        ),
+        ("runvz.diskinodes", "1K", "takes no size suffix"),
         // Knobs runvz does not enforce yet are refused, never ignored.
-        ("runvz.diskspace", "1G:1G", "not supported: disk quota"),
-        ("runvz.diskinodes", "1000", "not supported: disk quota"),
         ("runvz.cpumask", "0-1", "not supported: CPU masks"),
     ] {
         let mut c = Ctx::new("bv", &["true"]);

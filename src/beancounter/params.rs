@@ -16,6 +16,9 @@ pub enum Unit {
     Bytes,
     /// 4 KiB pages; a K/M/G/T suffix gives bytes, converted to pages (as vzctl).
     Pages,
+    /// 1 KiB blocks (vzquota's diskspace); a K/M/G/T suffix gives bytes,
+    /// converted to blocks (rounded up).
+    Kblocks,
 }
 
 impl Unit {
@@ -24,6 +27,7 @@ impl Unit {
             Unit::Count => "count",
             Unit::Bytes => "bytes",
             Unit::Pages => "pages",
+            Unit::Kblocks => "1k-blocks",
         }
     }
 }
@@ -449,11 +453,61 @@ pub enum Knob {
     Iopslimit,
 }
 
-/// The annotation of every parameter and knob.
+/// The annotation of every parameter, knob and disk quota.
 pub fn annotation_keys() -> impl Iterator<Item = String> {
     ALL.iter()
         .map(|p| p.annotation())
         .chain(KNOBS.iter().map(|k| k.annotation()))
+        .chain(DISK.iter().map(|d| d.annotation()))
+}
+
+/// OpenVZ's first-level disk quota (vzquota): `runvz.diskspace` and
+/// `runvz.diskinodes`, `barrier:limit` each, enforced with the filesystem's
+/// own quota on the container's rootfs (`crate::quota`): barrier = soft limit
+/// (with the filesystem's grace period), limit = hard limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Disk {
+    Space,
+    Inodes,
+}
+
+pub const DISK: [Disk; 2] = [Disk::Space, Disk::Inodes];
+
+impl Disk {
+    pub fn name(self) -> &'static str {
+        match self {
+            Disk::Space => "diskspace",
+            Disk::Inodes => "diskinodes",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Disk::Space => Unit::Kblocks,
+            Disk::Inodes => Unit::Count,
+        }
+    }
+
+    /// Its annotation (not under `runvz.ubc.`: vzctl set them apart too).
+    pub fn annotation(self) -> String {
+        format!("runvz.{}", self.name())
+    }
+
+    pub fn from_annotation(key: &str) -> Option<Self> {
+        DISK.into_iter().find(|d| d.annotation() == key)
+    }
+
+    /// What barrier and limit mean, for `update --help` and `features`.
+    pub fn about(self) -> &'static str {
+        match self {
+            Disk::Space => {
+                "disk space in 1 KiB blocks (K/M/G/T suffixes): barrier = soft limit, limit = hard limit; project quota (ext4, XFS) or btrfs qgroup"
+            }
+            Disk::Inodes => {
+                "files and directories: barrier = soft limit, limit = hard limit; project quota (ext4, XFS); btrfs has none"
+            }
+        }
+    }
 }
 
 pub const KNOBS: [Knob; 6] = [
@@ -582,7 +636,7 @@ pub const UNLIMITED: u64 = i64::MAX as u64;
 /// The page size beancounters count in.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// The README's two tables, as the descriptors give them (a test keeps the
+/// The README's three tables, as the descriptors give them (a test keeps the
 /// README equal to this).
 #[cfg(test)]
 fn readme_tables() -> String {
@@ -613,6 +667,15 @@ fn readme_tables() -> String {
         out.push_str(&format!(
             "| {} | {} | {} |\n",
             d.name, d.about, d.enforced_by
+        ));
+    }
+    out.push_str("\n| disk quota | unit | barrier, limit and mechanism |\n|---|---|---|\n");
+    for disk in DISK {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            disk.name(),
+            disk.unit().name(),
+            disk.about()
         ));
     }
     out

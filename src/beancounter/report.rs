@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::params::{ALL, PAGE_SIZE, Param, TABLE_ROWS, UNLIMITED};
+use super::params::{ALL, DISK, Disk, PAGE_SIZE, Param, TABLE_ROWS, UNLIMITED};
 use super::settings::{Bound, Settings};
 use crate::cgroups::{self, File, Stat};
 use crate::state::{Container, write_atomic};
@@ -37,6 +37,10 @@ pub struct Row {
     pub mechanism: String,
     /// Where held, maxheld and failcnt come from.
     pub measured_from: &'static str,
+    /// diskspace and diskinodes: the quota that bounds them (mechanism,
+    /// filesystem, device, ID, the trees).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::quota::Quota>,
 }
 
 /// The container's `runvz.*` annotations: config.json's, then `update`'s
@@ -75,18 +79,7 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
             limit: UNLIMITED,
         });
         let usage = live.as_ref().map(|l| l.usage(param)).unwrap_or_default();
-        let (maxheld, source) = match (usage.peak, usage.held) {
-            (Some(peak), _) => (Some(peak), Some("kernel")),
-            (None, Some(held)) => {
-                let max = seen.get(param.name()).copied().unwrap_or(0).max(held);
-                seen.insert(param.name().to_string(), max);
-                (Some(max), Some("sampled"))
-            }
-            (None, None) => (
-                seen.get(param.name()).copied(),
-                seen.get(param.name()).map(|_| "sampled"),
-            ),
-        };
+        let (maxheld, source) = maxheld(&mut seen, param.name(), &usage);
         let mechanism = param.mechanism();
         rows.push(Row {
             resource: param.name(),
@@ -102,7 +95,16 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
                 .map(str::to_string)
                 .unwrap_or_else(|| "not enforced on this kernel".to_string()),
             measured_from: param.describe().measured_from,
+            quota: None,
         });
+    }
+    // vzquota's figures, for a container that has a disk quota (the table
+    // of one without stays OpenVZ's exactly).
+    let quota = container.meta.as_ref().and_then(|m| m.disk_quota.as_ref());
+    if quota.is_some() || !settings.disk.is_empty() {
+        for disk in DISK {
+            rows.push(disk_row(disk, &settings, quota, &mut seen));
+        }
     }
     if live.is_some() {
         // Best effort: a lost update only lowers a sampled peak.
@@ -112,6 +114,67 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
         );
     }
     Ok(rows)
+}
+
+/// maxheld: the kernel's peak, else the highest held runvz has seen.
+fn maxheld(
+    seen: &mut BTreeMap<String, u64>,
+    name: &str,
+    usage: &Usage,
+) -> (Option<u64>, Option<&'static str>) {
+    match (usage.peak, usage.held) {
+        (Some(peak), _) => (Some(peak), Some("kernel")),
+        (None, Some(held)) => {
+            let max = seen.get(name).copied().unwrap_or(0).max(held);
+            seen.insert(name.to_string(), max);
+            (Some(max), Some("sampled"))
+        }
+        (None, None) => (seen.get(name).copied(), seen.get(name).map(|_| "sampled")),
+    }
+}
+
+/// diskspace or diskinodes: the filesystem's count for the container's quota
+/// (it counts whether or not the container runs).
+fn disk_row(
+    disk: Disk,
+    settings: &Settings,
+    quota: Option<&crate::quota::Quota>,
+    seen: &mut BTreeMap<String, u64>,
+) -> Row {
+    let bound = settings.disk.get(&disk).copied().unwrap_or(Bound {
+        barrier: UNLIMITED,
+        limit: UNLIMITED,
+    });
+    let counted = quota.map(crate::quota::usage).unwrap_or_default();
+    let usage = Usage {
+        held: match disk {
+            Disk::Space => counted.space_kib,
+            Disk::Inodes => counted.inodes,
+        },
+        ..Usage::default()
+    };
+    let (maxheld, source) = maxheld(seen, disk.name(), &usage);
+    let enforced = quota.is_some_and(|q| {
+        disk == Disk::Space || q.mechanism == crate::quota::Mechanism::ProjectQuota
+    });
+    Row {
+        resource: disk.name(),
+        unit: disk.unit().name(),
+        held: usage.held,
+        maxheld,
+        maxheld_source: source,
+        barrier: bound.barrier,
+        limit: bound.limit,
+        failcnt: None,
+        enforced,
+        mechanism: match quota {
+            Some(q) if enforced => q.describe(),
+            Some(q) => format!("not enforced: {} has no inode quota", q.filesystem),
+            None => "no disk quota (runvz.diskspace / runvz.diskinodes at create)".to_string(),
+        },
+        measured_from: "the quota's usage (quotactl PRJQUOTA; btrfs qgroup referenced)",
+        quota: quota.cloned(),
+    }
 }
 
 fn read_maxheld(dir: &Path) -> BTreeMap<String, u64> {
@@ -156,6 +219,21 @@ pub fn format_table(containers: &[(String, Vec<Row>)]) -> String {
             };
             out.push_str(&line);
         }
+        // vzquota's two figures, after OpenVZ's rows.
+        for disk in DISK {
+            if let Some(r) = by_name.get(disk.name()) {
+                out.push_str(&format!(
+                    "{:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
+                    "",
+                    r.resource,
+                    show(r.held),
+                    show(r.maxheld),
+                    r.barrier,
+                    r.limit,
+                    show(r.failcnt)
+                ));
+            }
+        }
     }
     out
 }
@@ -193,6 +271,36 @@ impl Live {
 
     fn memory_stat(&self, stat: Stat) -> Option<u64> {
         cgroups::memory_stat(&self.cgroup, stat)
+    }
+
+    /// Descriptors open in the container's processes.
+    fn open_files(&self) -> u64 {
+        self.pids
+            .iter()
+            .filter_map(|p| fs::read_dir(format!("/proc/{p}/fd")).ok())
+            .map(|d| d.count() as u64)
+            .sum()
+    }
+
+    /// Pseudo-terminals of the container's devpts.
+    fn ptys(&self) -> Option<u64> {
+        fs::read_dir(format!("/proc/{}/root/dev/pts", self.init))
+            .ok()
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                    .count() as u64
+            })
+    }
+
+    /// Sockets other than TCP in the container's network namespace.
+    fn other_sockets(&self) -> Option<u64> {
+        ["UDP:", "UDPLITE:", "RAW:", "FRAG:"]
+            .iter()
+            .map(|proto| self.sockstat(proto, "inuse"))
+            .sum::<Option<u64>>()
+            .zip(self.unix_sockets())
+            .map(|(inet, unix)| inet + unix)
     }
 
     fn usage(&self, param: Param) -> Usage {
@@ -245,13 +353,7 @@ impl Live {
                 ..Usage::default()
             },
             Param::Numfile => Usage {
-                held: Some(
-                    self.pids
-                        .iter()
-                        .filter_map(|p| fs::read_dir(format!("/proc/{p}/fd")).ok())
-                        .map(|d| d.count() as u64)
-                        .sum(),
-                ),
+                held: Some(self.open_files()),
                 ..Usage::default()
             },
             Param::Numflock => Usage {
@@ -263,13 +365,7 @@ impl Live {
                 ..Usage::default()
             },
             Param::Numpty => Usage {
-                held: fs::read_dir(format!("/proc/{}/root/dev/pts", self.init))
-                    .ok()
-                    .map(|d| {
-                        d.flatten()
-                            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-                            .count() as u64
-                    }),
+                held: self.ptys(),
                 ..Usage::default()
             },
             Param::Numtcpsock => Usage {
@@ -277,12 +373,7 @@ impl Live {
                 ..Usage::default()
             },
             Param::Numothersock => Usage {
-                held: ["UDP:", "UDPLITE:", "RAW:", "FRAG:"]
-                    .iter()
-                    .map(|proto| self.sockstat(proto, "inuse"))
-                    .sum::<Option<u64>>()
-                    .zip(self.unix_sockets())
-                    .map(|(inet, unix)| inet + unix),
+                held: self.other_sockets(),
                 ..Usage::default()
             },
             // The kernel does not split socket buffer memory by kind; on v2 the

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 
-use super::params::{ALL, Knob, KnobValue, PAGE_SIZE, Param, UNLIMITED, Unit};
+use super::params::{ALL, Disk, Knob, KnobValue, PAGE_SIZE, Param, UNLIMITED, Unit};
 
 /// A beancounter's soft and hard bound, in the parameter's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct Settings {
     pub ubc: BTreeMap<Param, Bound>,
     /// The CPU and I/O knobs set (see `params::Knob` for their meaning).
     pub knobs: BTreeMap<Knob, u64>,
+    /// The disk quota asked for (see `params::Disk`).
+    pub disk: BTreeMap<Disk, Bound>,
 }
 
 /// The annotation prefix runvz owns.
@@ -46,14 +48,10 @@ pub const SYSTEM_KEYS: [(&str, &str); 3] = [
 
 /// OpenVZ knobs runvz does not enforce yet: refused, never silently ignored
 /// (a tenant's disk quota that is not there is worse than an error).
-const NOT_YET: [(&str, &str); 3] = [
-    ("runvz.diskspace", "disk quota is not implemented yet"),
-    ("runvz.diskinodes", "disk quota is not implemented yet"),
-    (
-        "runvz.cpumask",
-        "CPU masks are not implemented yet; use linux.resources.cpu.cpus",
-    ),
-];
+const NOT_YET: [(&str, &str); 1] = [(
+    "runvz.cpumask",
+    "CPU masks are not implemented yet; use linux.resources.cpu.cpus",
+)];
 
 impl Settings {
     /// Parses every `runvz.*` annotation; `where_` names the file for errors.
@@ -82,6 +80,9 @@ impl Settings {
                     KnobValue::Amount(unit) => parse_value(value, unit),
                 };
                 settings.knobs.insert(knob, parsed.map_err(fail)?);
+            } else if let Some(disk) = Disk::from_annotation(key) {
+                let bound = parse_bound(value, disk.unit()).map_err(fail)?;
+                settings.disk.insert(disk, bound);
             } else if !SYSTEM_KEYS.iter().any(|(k, _)| k == key) {
                 return Err(match NOT_YET.iter().find(|(name, _)| name == key) {
                     Some((_, why)) => fail(format!("not supported: {why}")),
@@ -94,6 +95,25 @@ impl Settings {
 
     pub fn knob(&self, knob: Knob) -> Option<u64> {
         self.knobs.get(&knob).copied()
+    }
+
+    /// The disk quota asked for, as the kernel takes it (0: no limit); None
+    /// when no disk annotation is set (an explicit `unlimited` still gets a
+    /// quota, which counts use and which `update` can later bound).
+    pub fn disk_limits(&self) -> Option<crate::quota::Limits> {
+        if self.disk.is_empty() {
+            return None;
+        }
+        let kernel = |v: u64| if v >= UNLIMITED { 0 } else { v };
+        let pair = |disk| {
+            self.disk
+                .get(&disk)
+                .map_or((0, 0), |b: &Bound| (kernel(b.barrier), kernel(b.limit)))
+        };
+        Some(crate::quota::Limits {
+            space: pair(Disk::Space),
+            inodes: pair(Disk::Inodes),
+        })
     }
 }
 
@@ -143,10 +163,10 @@ fn parse_value(text: &str, unit: Unit) -> std::result::Result<u64, String> {
     let bytes = number
         .checked_mul(1u64 << shift)
         .ok_or_else(|| format!("{t:?} is too large"))?;
-    let value = if unit == Unit::Pages {
-        bytes.div_ceil(PAGE_SIZE)
-    } else {
-        bytes
+    let value = match unit {
+        Unit::Pages => bytes.div_ceil(PAGE_SIZE),
+        Unit::Kblocks => bytes.div_ceil(1024),
+        Unit::Count | Unit::Bytes => bytes,
     };
     check_range(value, t)
 }
@@ -217,6 +237,33 @@ mod tests {
     }
 
     #[test]
+    fn disk_quota_in_kilobyte_blocks_and_inodes() {
+        let s = parse(&[
+            ("runvz.diskspace", "1G:1100M"),
+            ("runvz.diskinodes", "200000:220000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.disk[&Disk::Space],
+            Bound {
+                barrier: 1 << 20,
+                limit: 1100 << 10
+            }
+        );
+        let limits = s.disk_limits().unwrap();
+        assert_eq!(limits.space, (1 << 20, 1100 << 10));
+        assert_eq!(limits.inodes, (200_000, 220_000));
+        // One of the two asked for: the other is unbounded (0 for the kernel).
+        let only_space = parse(&[("runvz.diskspace", "10M")]).unwrap();
+        assert_eq!(only_space.disk_limits().unwrap().inodes, (0, 0));
+        assert_eq!(parse(&[]).unwrap().disk_limits(), None);
+        let err = parse(&[("runvz.diskinodes", "5K")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("takes no size suffix"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_problem() {
         let err = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().to_string();
         assert_eq!(
@@ -230,7 +277,6 @@ mod tests {
         assert!(err(&[("runvz.ubc.numproc", "10M")]).contains("takes no size suffix"));
         assert!(err(&[("runvz.cpuunits", "5")]).contains("outside 8…500000"));
         assert!(err(&[("runvz.frobnicate", "1")]).contains("unknown runvz annotation"));
-        assert!(err(&[("runvz.diskspace", "1G")]).contains("not supported: disk quota"));
         assert!(err(&[("runvz.cpumask", "0-1")]).contains("not supported: CPU masks"));
     }
 }

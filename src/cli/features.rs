@@ -40,6 +40,16 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
         };
         annotations.insert(knob.annotation(), json!(how));
     }
+    for disk in beancounter::params::DISK {
+        annotations.insert(
+            disk.annotation(),
+            json!(format!(
+                "unit={}; {}; create fails where the rootfs's filesystem has neither",
+                disk.unit().name(),
+                disk.about()
+            )),
+        );
+    }
     for (key, about) in beancounter::settings::SYSTEM_KEYS {
         annotations.insert(key.into(), json!(about));
     }

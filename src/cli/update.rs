@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use libcontainer::oci_spec::runtime::{LinuxMemory, LinuxPids, LinuxResources};
 
-use crate::beancounter::params::{ALL, KNOBS};
+use crate::beancounter::params::{ALL, DISK, KNOBS};
 use crate::container::update;
 use crate::state::Store;
 use crate::units::parse_bytes;
@@ -109,6 +109,11 @@ impl clap::FromArgMatches for BeancounterFlags {
                 values.push((knob.annotation(), v.clone()));
             }
         }
+        for disk in DISK {
+            if let Some(v) = matches.get_one::<String>(disk.name()) {
+                values.push((disk.annotation(), v.clone()));
+            }
+        }
         Ok(Self { values })
     }
 
@@ -138,6 +143,14 @@ impl clap::Args for BeancounterFlags {
                     .long(d.name)
                     .value_name("N")
                     .help(format!("OpenVZ's {}: {}", d.name, d.about)),
+            );
+        }
+        for disk in DISK {
+            cmd = cmd.arg(
+                clap::Arg::new(disk.name())
+                    .long(disk.name())
+                    .value_name("BARRIER[:LIMIT]")
+                    .help(format!("disk quota {}: {}", disk.name(), disk.about())),
             );
         }
         cmd

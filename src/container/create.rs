@@ -61,7 +61,12 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
             )
         })
         .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &dir));
-    let (spec, meta, system, userns_root) = match prepared {
+    let prepared = prepared.and_then(|(spec, meta, system, userns_root)| {
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let disk_limits = Settings::from_annotations(&annotations, "config.json")?.disk_limits();
+        Ok((spec, meta, system, userns_root, disk_limits))
+    });
+    let (spec, meta, system, userns_root, disk_limits) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
             lock.remove();
@@ -79,6 +84,7 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
         meta,
         system,
         userns_root,
+        disk_limits,
         marker: None,
     };
     let result = STEPS
@@ -117,94 +123,128 @@ struct Job<'a> {
     meta: Meta,
     system: Option<crate::system::SystemMode>,
     userns_root: Option<PathBuf>,
+    /// The disk quota asked for (`runvz.diskspace`, `runvz.diskinodes`).
+    disk_limits: Option<crate::quota::Limits>,
     /// [`CREATE_MARKER`], held open for the whole create.
     marker: Option<fs::File>,
 }
 
 impl Job<'_> {
     fn run(&mut self, step: Step) -> Result<()> {
-        let (store, opts, dir) = (self.store, self.opts, &self.dir);
-        let meta = &mut self.meta;
         match step {
-            Step::Record => {
-                fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                save_state(dir, &mut self.state, Some(meta))?;
-                let marker = dir.join(CREATE_MARKER);
-                self.marker = Some(
-                    fs::File::create(&marker)
-                        .with_context(|| format!("cannot create {}", marker.display()))?,
-                );
-                Ok(())
-            }
-            // With the state on disk, a create killed from here on leaves what
-            // `delete --force` needs to give the range back.
-            Step::IdRange => {
-                if let Some(root) = &self.userns_root {
-                    let key = crate::userns::key(store.root(), opts.id);
-                    let start = crate::userns::allocate(&key)?;
-                    crate::userns::apply_to_spec(&mut self.spec, start, root);
-                    meta.userns_start = Some(start);
-                    save_state(dir, &mut self.state, Some(meta))?;
+            Step::Record => self.record(),
+            Step::IdRange => self.id_range(),
+            Step::DiskQuota => self.disk_quota(),
+            Step::Mounts => self.mounts(),
+            Step::ProcView => self.proc_view(),
+            Step::Build => self.build(),
+            Step::Delegate => match (self.meta.userns_start, self.opts.restore) {
+                (Some(start), None) => {
+                    crate::userns::delegate_cgroup(&self.meta.cgroup_path, start)
                 }
-                Ok(())
-            }
-            Step::Mounts => {
-                // Before the bind mounts are cloned: it is one of them.
-                if self.system.as_ref().is_some_and(|s| s.needs_machine_id) {
-                    fs::write(
-                        dir.join(MACHINE_ID_FILE),
-                        crate::system::new_machine_id()? + "\n",
-                    )?;
-                }
-                if let Some(start) = meta.userns_start {
-                    crate::idmap::rootfs(&meta.rootfs, &self.idmap_dir, start)?;
-                    crate::idmap::sysfs_of_joined_netns(&mut self.spec, &self.idmap_dir, start)?;
-                }
-                crate::idmap::bind_mounts(
-                    &mut self.spec,
-                    &self.idmap_dir,
-                    meta.userns_start.is_some(),
-                )
-            }
-            Step::ProcView => {
-                if meta.system && opts.restore.is_none() {
-                    crate::idmap::make_dir(&self.idmap_dir, meta.userns_start.unwrap_or(0))?;
-                    crate::procview::start(&mut self.spec, store.root(), opts.id, &self.idmap_dir)?;
-                }
-                Ok(())
-            }
-            Step::Build => {
-                self.spec
-                    .save(dir.join("config.json"))
-                    .with_context(|| format!("cannot write {}/config.json", dir.display()))?;
-                crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
-                match opts.restore {
-                    None => match meta
-                        .system
-                        .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
-                        .flatten()
-                    {
-                        Some(dir) => crate::system::while_in_named_cgroup(&dir, || {
-                            build(store, opts, &meta.bundle)
-                        }),
-                        None => build(store, opts, &meta.bundle),
-                    },
-                    Some(restore) => {
-                        let target = crate::criu::Target {
-                            id: opts.id,
-                            dir,
-                            spec: &self.spec,
-                            meta,
-                        };
-                        crate::criu::restore(&target, restore).map(|_| ())
-                    }
-                }
-            }
-            Step::Delegate => match (meta.userns_start, opts.restore) {
-                (Some(start), None) => crate::userns::delegate_cgroup(&meta.cgroup_path, start),
                 _ => Ok(()),
             },
+        }
+    }
+
+    /// The container's directory, its state file (status creating) and the
+    /// create marker.
+    fn record(&mut self) -> Result<()> {
+        let dir = &self.dir;
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        save_state(dir, &mut self.state, Some(&self.meta))?;
+        let marker = dir.join(CREATE_MARKER);
+        self.marker = Some(
+            fs::File::create(&marker)
+                .with_context(|| format!("cannot create {}", marker.display()))?,
+        );
+        Ok(())
+    }
+
+    /// With the state on disk, a create killed from here on leaves what
+    /// `delete --force` needs to give the range back.
+    fn id_range(&mut self) -> Result<()> {
+        if let Some(root) = &self.userns_root {
+            let key = crate::userns::key(self.store.root(), self.opts.id);
+            let start = crate::userns::allocate(&key)?;
+            crate::userns::apply_to_spec(&mut self.spec, start, root);
+            self.meta.userns_start = Some(start);
+            save_state(&self.dir, &mut self.state, Some(&self.meta))?;
+        }
+        Ok(())
+    }
+
+    /// Before any process of the container can write: the quota is planned
+    /// (a project ID reserved) and recorded, then the tree tagged and bounded.
+    fn disk_quota(&mut self) -> Result<()> {
+        let Some(limits) = self.disk_limits else {
+            return Ok(());
+        };
+        let key = crate::userns::key(self.store.root(), self.opts.id);
+        let mut quota = crate::quota::plan(&self.meta.rootfs, &key, &limits)?;
+        self.meta.disk_quota = Some(quota.clone());
+        save_state(&self.dir, &mut self.state, Some(&self.meta))?;
+        crate::quota::apply(&mut quota, &limits)?;
+        self.meta.disk_quota = Some(quota);
+        save_state(&self.dir, &mut self.state, Some(&self.meta))
+    }
+
+    fn mounts(&mut self) -> Result<()> {
+        // Before the bind mounts are cloned: it is one of them.
+        if self.system.as_ref().is_some_and(|s| s.needs_machine_id) {
+            fs::write(
+                self.dir.join(MACHINE_ID_FILE),
+                crate::system::new_machine_id()? + "\n",
+            )?;
+        }
+        let userns_start = self.meta.userns_start;
+        if let Some(start) = userns_start {
+            crate::idmap::rootfs(&self.meta.rootfs, &self.idmap_dir, start)?;
+            crate::idmap::sysfs_of_joined_netns(&mut self.spec, &self.idmap_dir, start)?;
+        }
+        crate::idmap::bind_mounts(&mut self.spec, &self.idmap_dir, userns_start.is_some())
+    }
+
+    fn proc_view(&mut self) -> Result<()> {
+        if self.meta.system && self.opts.restore.is_none() {
+            crate::idmap::make_dir(&self.idmap_dir, self.meta.userns_start.unwrap_or(0))?;
+            crate::procview::start(
+                &mut self.spec,
+                self.store.root(),
+                self.opts.id,
+                &self.idmap_dir,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The spec as built goes beside the state; then libcontainer builds the
+    /// container (a system container's init inside its named v1 systemd
+    /// cgroup), or CRIU restores it.
+    fn build(&mut self) -> Result<()> {
+        let (store, opts, meta) = (self.store, self.opts, &self.meta);
+        self.spec
+            .save(self.dir.join("config.json"))
+            .with_context(|| format!("cannot write {}/config.json", self.dir.display()))?;
+        crate::cgroups::precreate_parents(&meta.cgroup_path, meta.systemd);
+        if let Some(restore) = opts.restore {
+            let target = crate::criu::Target {
+                id: opts.id,
+                dir: &self.dir,
+                spec: &self.spec,
+                meta,
+            };
+            return crate::criu::restore(&target, restore).map(|_| ());
+        }
+        let named = meta
+            .system
+            .then(|| crate::system::named_systemd_dir(&meta.cgroup_path))
+            .flatten();
+        match named {
+            Some(dir) => {
+                crate::system::while_in_named_cgroup(&dir, || build(store, opts, &meta.bundle))
+            }
+            None => build(store, opts, &meta.bundle),
         }
     }
 }
@@ -326,6 +366,7 @@ fn prepare_spec(
         // Allocated once the state file is on disk (Step::IdRange).
         userns_start: None,
         beancounters: Default::default(),
+        disk_quota: None,
     };
     Ok((spec, meta, system, userns_root))
 }

@@ -14,6 +14,10 @@ pub enum Step {
     Record,
     /// A user-namespace ID range of its own (system containers).
     IdRange,
+    /// The disk quota on the rootfs (or the overlay's upper directory): a
+    /// project ID recorded, the tree tagged, the limits set; or a btrfs qgroup
+    /// limit.
+    DiskQuota,
     /// The idmapped rootfs, the sysfs of a joined netns, cloned bind sources,
     /// the machine ID.
     Mounts,
@@ -26,9 +30,10 @@ pub enum Step {
     Delegate,
 }
 
-pub const STEPS: [Step; 6] = [
+pub const STEPS: [Step; 7] = [
     Step::Record,
     Step::IdRange,
+    Step::DiskQuota,
     Step::Mounts,
     Step::ProcView,
     Step::Build,

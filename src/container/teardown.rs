@@ -64,6 +64,7 @@ fn salvage_meta(dir: &Path) -> Option<Meta> {
         halt_signal: None,
         userns_start: None,
         beancounters: Default::default(),
+        disk_quota: None,
     })
 }
 
@@ -97,6 +98,13 @@ fn undo(step: Step, container: &Container) -> Result<()> {
             }
             unmount_criu_root(&container.state_dir)
         }
+        Step::DiskQuota => match range_key(container) {
+            Some(key) => crate::quota::release(
+                &key,
+                container.meta.as_ref().and_then(|m| m.disk_quota.as_ref()),
+            ),
+            None => Ok(()),
+        },
         Step::IdRange => match range_key(container) {
             Some(key) => crate::userns::release(&key),
             None => Ok(()),

@@ -39,6 +39,23 @@ pub fn update_resources(container: &Container, mut resources: LinuxResources) ->
         .with_context(|| format!("cannot update the resources of container {}", container.id))
 }
 
+/// New disk quota limits on the quota made at create (a live tree cannot be
+/// tagged safely while the container writes to it, so none is made here).
+fn update_disk_quota(container: &Container, settings: &Settings) -> Result<()> {
+    let quota = container
+        .meta
+        .as_ref()
+        .and_then(|m| m.disk_quota.as_ref())
+        .with_context(|| {
+            format!(
+                "cannot update the disk quota of container {}: it was created without one (set runvz.diskspace or runvz.diskinodes in its config.json)",
+                container.id
+            )
+        })?;
+    let limits = settings.disk_limits().unwrap_or_default();
+    crate::quota::set_limits(quota, &limits)
+}
+
 /// Applies changed beancounters (annotation key → value) to the container and
 /// records them in its state, so `beancounters` shows the new bounds.
 pub fn update_beancounters(container: &mut Container, values: &[(String, String)]) -> Result<()> {
@@ -49,6 +66,9 @@ pub fn update_beancounters(container: &mut Container, values: &[(String, String)
     annotations.extend(changed_annotations.clone());
     let settings = Settings::from_annotations(&annotations, "update")?;
     let changes = live::plan(&settings, &changed, "update")?;
+    if !changed.disk.is_empty() {
+        update_disk_quota(container, &settings)?;
+    }
     let path = container
         .cgroup_path()
         .context("container has no cgroup recorded")?;

@@ -37,6 +37,9 @@ pub struct Meta {
     /// (`runvz.ubc.numproc` → `"500:500"`), on top of config.json's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub beancounters: BTreeMap<String, String>,
+    /// The disk quota (`runvz.diskspace`, `runvz.diskinodes`), once planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_quota: Option<crate::quota::Quota>,
 }
 
 impl Meta {

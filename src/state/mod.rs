@@ -14,11 +14,9 @@
 //! of the container exists, so a create that dies halfway (even by SIGKILL)
 //! leaves enough behind for `delete --force` to find and remove everything.
 
-mod lock;
 mod meta;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +25,9 @@ use libcontainer::container::{ContainerStatus, State};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-pub use lock::ContainerLock;
+pub use crate::files::write_atomic;
+/// The per-container lock (`<root>/.locks/<id>`).
+pub type ContainerLock = crate::files::FileLock;
 pub use meta::Meta;
 
 /// The longest container ID accepted: the ID names a directory and a cgroup, and
@@ -372,26 +372,6 @@ pub fn save_state(state_dir: &Path, state: &mut State, meta: Option<&Meta>) -> R
         meta.put_into(state)?;
     }
     write_atomic(&state_dir.join("state.json"), &serde_json::to_vec(state)?)
-}
-
-/// Writes a file so that readers see either the old or the new content, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("path has no parent")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The start time (clock ticks since boot) of a process, used to tell a live init

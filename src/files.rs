@@ -1,5 +1,8 @@
-//! The per-container lock: a POSIX record lock (fcntl F_SETLKW) on
-//! `<root>/.locks/<id>`.
+//! Files runvz keeps and shares between its processes: written atomically
+//! (`write_atomic`), and locked (`FileLock`: the per-container lock
+//! `<root>/.locks/<id>`, the host-wide allocators' locks).
+//!
+//! A lock is a POSIX record lock (fcntl F_SETLKW) on its file.
 //!
 //! Record locks belong to the process, not to the open file: the container's
 //! init and intermediate processes, which libcontainer clones from runvz without
@@ -11,6 +14,7 @@
 //! current file (comparing inode numbers), which keeps the lock exclusive.
 
 use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -19,13 +23,13 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 
-pub struct ContainerLock {
+pub struct FileLock {
     path: PathBuf,
     // Closing the file releases the record lock.
     _file: File,
 }
 
-impl ContainerLock {
+impl FileLock {
     pub fn acquire(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
@@ -76,4 +80,24 @@ fn lock_whole_file(file: &File) -> nix::Result<()> {
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Writes a file so that readers see either the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no parent")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
 }
