@@ -575,4 +575,43 @@ else
     skip "podman: systemd system container" "no $SYSTEMD_ROOTFS (the host tests make it with debootstrap)"
 fi
 
+# Disk quota (runvz.diskspace) under Podman. Its overlay storage here sits on a
+# filesystem without project quotas: a container asking for a quota is refused
+# with runvz's error, never run without it.
+t_quota_refused() {
+    out=$(podman run --rm $N --annotation runvz.diskspace=0:20M "$IMAGE" true 2>&1) && rc=0 || rc=$?
+    [ "$rc" != 0 ] || { echo "a container asking for a disk quota ran without one" >&2; return 1; }
+    expect_match "runvz's error reaches podman" "disk quota: .*prjquota" "$out"
+    expect_eq "containers left" "" "$(podman ps -aq)"
+}
+check "podman: a disk quota on storage without quotas is refused with runvz's error" t_quota_refused
+
+# With Podman's btrfs storage driver (each container's rootfs a subvolume) on a
+# btrfs with quotas on, the quota is a qgroup limit: writes stop at it.
+QB=$T/btrfs
+PB="podman --root $QB/mnt/storage --runroot $QB/run --storage-driver btrfs"
+t_quota_btrfs() {
+    out=$($PB run --rm $N --annotation runvz.diskspace=0:20M "$IMAGE" \
+        sh -c 'dd if=/dev/zero of=/fill bs=1M count=40 2>&1 | grep -o "Disk quota exceeded" | head -n 1; wc -c < /fill')
+    expect_match "dd inside met the quota" "Disk quota exceeded" "$out"
+    written=$(echo "$out" | tail -n 1)
+    [ "$written" -gt $((10 << 20)) ] && [ "$written" -lt $((20 << 20)) ] ||
+        { echo "wrote $written bytes under a 20 MiB quota" >&2; return 1; }
+    id=$($PB run -d $N --annotation runvz.diskspace=0:20M "$IMAGE" sleep 100)
+    rows=$("$RUNTIME" beancounters --format json "$id")
+    expect_match "beancounters names the qgroup" '"mechanism": "btrfs_qgroup"' "$rows"
+    $PB rm -f -t 0 "$id" >/dev/null
+}
+if command -v mkfs.btrfs >/dev/null && mkdir -p "$QB/mnt" && truncate -s 1G "$QB/img" &&
+    mkfs.btrfs -q "$QB/img" >/dev/null 2>&1 && mount -o loop "$QB/img" "$QB/mnt" &&
+    btrfs quota enable "$QB/mnt" && timeout 120 $PB load -q -i "$IMAGE_ARCHIVE" >>"$E2E_LOG" 2>&1; then
+    check "podman: a disk quota on btrfs storage stops writes at its qgroup limit" t_quota_btrfs
+    timeout 30 $PB rm -af -t 0 >/dev/null 2>&1 || true
+    timeout 30 $PB rmi -af >/dev/null 2>&1 || true
+    umount "$QB/mnt" 2>/dev/null || true
+else
+    umount "$QB/mnt" 2>/dev/null || true
+    skip "podman: disk quota on btrfs storage" "cannot loop-mount a btrfs with quotas here (btrfs-progs, loop devices)"
+fi
+
 finish

@@ -579,3 +579,30 @@ fn a_system_container_in_its_own_user_namespace_is_bounded_too() {
         c.assert_no_leak();
     }
 }
+
+/// A quota cannot be added to a running container (its tree cannot be tagged
+/// safely while it writes): `update --diskspace` of one made without a quota
+/// is refused clearly and changes nothing.
+#[test]
+fn update_cannot_add_a_quota_to_a_container_made_without_one() {
+    if runtime_is_runc() {
+        skip("runvz's disk quota (runc has none)");
+        return;
+    }
+    let c = Ctx::new("noqu", &["sleep", "1000"]);
+    c.run_detached();
+    let out = c.cmd(&["update", "--diskspace", "0:10M", &c.id]);
+    out.failed();
+    assert!(
+        out.stderr.contains("created without one") && out.stderr.contains("runvz.diskspace"),
+        "{out}"
+    );
+    let shown = c.cmd(&["beancounters", "--format", "json", &c.id]);
+    shown.ok();
+    assert!(
+        !shown.stdout.contains("diskspace"),
+        "no quota appeared: {}",
+        shown.stdout
+    );
+    assert_eq!(c.status().as_deref(), Some("running"));
+}

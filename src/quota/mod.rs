@@ -119,9 +119,10 @@ pub fn plan(rootfs: &Path, key: &str, limits: &Limits) -> Result<Quota> {
         }
     }
     let device = format!("{}:{}", libc::major(dev), libc::minor(dev));
-    let (mechanism, filesystem, id) = match fs_type(first)? {
+    let kind = fs_type(first)?;
+    let (mechanism, filesystem, id) = match kind {
         EXT4_SUPER_MAGIC | XFS_SUPER_MAGIC => {
-            let filesystem = if fs_type(first)? == EXT4_SUPER_MAGIC {
+            let filesystem = if kind == EXT4_SUPER_MAGIC {
                 "ext4"
             } else {
                 "xfs"

@@ -104,7 +104,7 @@ pub fn check(path: &Path, filesystem: &str, device: &str) -> Result<()> {
         }
         Ok(()) => "project quotas are not enforced".to_string(),
         Err(err) if err.raw_os_error() == Some(libc::ENOSYS) => {
-            "project quotas are off (or the kernel has no quota support for it: CONFIG_QUOTA, CONFIG_XFS_QUOTA)".to_string()
+            "project quotas are off, or the kernel lacks quota support for it (CONFIG_QUOTA, CONFIG_XFS_QUOTA) or quotactl_fd (Linux 5.14+)".to_string()
         }
         Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
             "the filesystem has no project quota".to_string()
