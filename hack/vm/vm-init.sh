@@ -53,7 +53,7 @@ fi
 # The disk quota tests' filesystems, with project quotas enforced.
 quota_dirs=""
 mkdir -p /quota/ext4 /quota/xfs
-if mount -t ext4 -o prjquota /dev/vdb /quota/ext4; then quota_dirs="/quota/ext4"; else echo "vm: cannot mount the ext4 quota disk"; fi
+if mount -t ext4 -o prjquota,usrquota /dev/vdb /quota/ext4; then quota_dirs="/quota/ext4"; else echo "vm: cannot mount the ext4 quota disk"; fi
 if mount -t xfs -o prjquota /dev/vdc /quota/xfs; then quota_dirs="$quota_dirs /quota/xfs"; else echo "vm: cannot mount the XFS quota disk"; fi
 export RUNVZ_QUOTA_DIRS="${quota_dirs# }"
 if [ -f /tests/script ]; then

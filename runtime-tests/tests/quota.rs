@@ -606,3 +606,100 @@ fn update_cannot_add_a_quota_to_a_container_made_without_one() {
     );
     assert_eq!(c.status().as_deref(), Some("running"));
 }
+
+/// OpenVZ's second level, per-user quotas of a container's users: what works
+/// is setting them from the host. A system container's rootfs is idmapped, so
+/// its user 1000 writes files the filesystem owns as uid 1000 (the image's
+/// IDs): the host's user quota for uid 1000 on that filesystem bounds it (and
+/// is shared with every idmapped container there: the README says so).
+/// Inside, `quotactl` needs CAP_SYS_ADMIN in the initial user namespace.
+#[test]
+fn user_quotas_inside_are_set_from_the_host() {
+    let Some(dirs) = project_quota_dirs() else {
+        return;
+    };
+    // The VM mounts its ext4 disk with usrquota as well.
+    let Some(dir) = dirs.iter().find(|d| d.to_string_lossy().contains("ext4")) else {
+        skip("no ext4 with usrquota here");
+        return;
+    };
+    let tree = Tree::new(dir);
+    let rootfs = tree.rootfs();
+    let _ = std::fs::remove_file(rootfs.join("sbin/init"));
+    std::fs::create_dir_all(rootfs.join("sbin")).unwrap();
+    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+    std::fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+    // The user's home, owned on disk by uid 1000 (the idmapped rootfs shows
+    // it inside as the container's user 1000).
+    std::fs::create_dir_all(rootfs.join("home/u")).unwrap();
+    std::os::unix::fs::chown(rootfs.join("home/u"), Some(1000), Some(1000)).unwrap();
+    let c = ctx_on("uq", &rootfs, &[], &["/sbin/init"]);
+    c.run_detached();
+    let _limit = UserQuota::set(&rootfs, 1000, 2048);
+    let out = c.rt.cmd_timeout(
+        &[
+            "exec",
+            "--user",
+            "1000:1000",
+            &c.id,
+            "sh",
+            "-c",
+            &fill_script("/home/u/fill", 8 * 1024),
+        ],
+        Duration::from_secs(60),
+    );
+    out.ok();
+    let (why, written) = parse_fill(&out.stdout);
+    assert!(
+        why.contains("quota exceeded") && written <= 2 * MIB && written > MIB,
+        "user 1000 stops at its 2 MiB user quota: {why:?}, {written}"
+    );
+    // Root inside has no user quota set: its write goes through.
+    let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/root/fill", 4 * 1024)));
+    assert!(why.is_empty() && written == 4 * MIB, "{why:?}, {written}");
+}
+
+/// A user quota set with quotactl on the filesystem of `path`, lifted on drop.
+struct UserQuota {
+    path: PathBuf,
+    uid: u32,
+}
+
+impl UserQuota {
+    fn set(path: &Path, uid: u32, hard_kib: u64) -> UserQuota {
+        user_quota(path, uid, hard_kib).expect("set a user quota from the host");
+        UserQuota {
+            path: path.to_path_buf(),
+            uid,
+        }
+    }
+}
+
+impl Drop for UserQuota {
+    fn drop(&mut self) {
+        let _ = user_quota(&self.path, self.uid, 0);
+    }
+}
+
+fn user_quota(path: &Path, uid: u32, hard_kib: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: dqblk is plain integers; quotactl_fd reads it.
+    let mut blk: libc::dqblk = unsafe { std::mem::zeroed() };
+    blk.dqb_bhardlimit = hard_kib;
+    blk.dqb_valid = libc::QIF_BLIMITS;
+    let cmd = ((libc::Q_SETQUOTA as u32) << 8) | libc::USRQUOTA as u32;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_quotactl_fd,
+            dir.as_raw_fd(),
+            cmd,
+            uid,
+            &raw mut blk,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -61,6 +61,9 @@ pub fn create_container(store: &Store, opts: &CreateOptions) -> Result<(Containe
             )
         })
         .and_then(|bundle| prepare_spec(&bundle, opts, store.root(), &dir));
+    // The annotations were checked with the config (`check_config`, which the
+    // fuzz target runs and which hands back the spec alone): read the disk
+    // quota they ask for from the same values.
     let prepared = prepared.and_then(|(spec, meta, system, userns_root)| {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let disk_limits = Settings::from_annotations(&annotations, "config.json")?.disk_limits();
