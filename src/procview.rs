@@ -1,11 +1,12 @@
 //! The container's own view of /proc (as LXCFS gives): in a system container
 //! `/proc/meminfo`, `/proc/cpuinfo` and `/proc/uptime` show its memory limit
-//! and use, the CPUs it may use and the time since its init started, as an
-//! OpenVZ container's did, so `free`, `top`, `nproc`-minded tools and
-//! `uptime` tell the truth inside.
+//! and use, the CPUs it may use and the time since its init started, and
+//! `/proc/loadavg` its own load, as an OpenVZ container's did, so `free`,
+//! `top`, `nproc`-minded tools and `uptime` tell the truth inside.
 //!
-//! A small FUSE filesystem per container serves the three files, each made
-//! afresh from the container's cgroup at every open. Its server is runvz
+//! A small FUSE filesystem per container serves the files, each made afresh
+//! from the container's cgroup at every open (the load from samples taken
+//! every 5 s, as the kernel's own). Its server is runvz
 //! itself (`runvz internal-procview`, started by `create`), mounted in the
 //! container's directory of host-side mounts ([`crate::idmap::dir`]); the spec
 //! binds each file over the container's procfs (runc's list of paths allowed
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
@@ -31,8 +33,40 @@ use crate::cgroups::{self, File, Stat};
 use crate::signal::ProcessHandle;
 use crate::state::Store;
 
-/// The files served, by inode (the root directory is 1).
-const FILES: [&str; 3] = ["meminfo", "cpuinfo", "uptime"];
+/// A file of the view: its name in the FUSE filesystem and the path inside
+/// the container it is bound over (the host's own file is what it shows when
+/// the container cannot be read).
+#[derive(Debug, Clone, Copy)]
+struct ViewFile {
+    name: &'static str,
+    path: &'static str,
+}
+
+/// The files served, by inode (the root directory is 1). The /proc ones are
+/// among the paths runc lets a bind cover; `online` is what `lscpu` and
+/// `htop` count CPUs by (`nproc` asks the scheduler, which the cpuset bounds).
+const FILES: [ViewFile; 5] = [
+    ViewFile {
+        name: "meminfo",
+        path: "/proc/meminfo",
+    },
+    ViewFile {
+        name: "cpuinfo",
+        path: "/proc/cpuinfo",
+    },
+    ViewFile {
+        name: "uptime",
+        path: "/proc/uptime",
+    },
+    ViewFile {
+        name: "loadavg",
+        path: "/proc/loadavg",
+    },
+    ViewFile {
+        name: "online",
+        path: "/sys/devices/system/cpu/online",
+    },
+];
 /// Where the filesystem is mounted, in the container's host-side directory
 /// (whose layout is idmap's).
 const MOUNT_DIR: &str = crate::idmap::PROCVIEW;
@@ -45,7 +79,7 @@ const PID_FILE: &str = "procview.pid";
 pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result<()> {
     if !Path::new("/dev/fuse").exists() {
         tracing::warn!(
-            "no /dev/fuse: container {id} sees the host's /proc/meminfo, cpuinfo and uptime"
+            "no /dev/fuse: container {id} sees the host's /proc/meminfo, cpuinfo, uptime and loadavg"
         );
         return Ok(());
     }
@@ -54,9 +88,9 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, dir: &Path) -> Result
     for file in FILES {
         mounts.push(
             MountBuilder::default()
-                .destination(Path::new("/proc").join(file))
+                .destination(file.path)
                 .typ("bind")
-                .source(mountpoint.join(file))
+                .source(mountpoint.join(file.name))
                 .options(vec!["bind".to_string(), "ro".to_string()])
                 .build()?,
         );
@@ -199,13 +233,17 @@ fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Resul
     if let Some(mountpoint) = mountpoint {
         let view = crate::safepath::strict_root(mountpoint)?;
         for file in FILES {
-            let handle = view.resolve_nofollow(file).map_err(|err| {
-                anyhow::anyhow!("cannot open {}: {err}", mountpoint.join(file).display())
+            let handle = view.resolve_nofollow(file.name).map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot open {}: {err}",
+                    mountpoint.join(file.name).display()
+                )
             })?;
             let fd = std::os::fd::AsFd::as_fd(&handle).as_raw_fd();
             trees.push(
-                crate::idmap::clone_tree(fd, c"", libc::AT_EMPTY_PATH as u32)
-                    .with_context(|| format!("cannot clone {}", mountpoint.join(file).display()))?,
+                crate::idmap::clone_tree(fd, c"", libc::AT_EMPTY_PATH as u32).with_context(
+                    || format!("cannot clone {}", mountpoint.join(file.name).display()),
+                )?,
             );
         }
     }
@@ -219,7 +257,7 @@ fn rebind_in_container(init: &ProcessHandle, mountpoint: Option<&Path>) -> Resul
             // the paths below are the container's.
             let mut ok = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).is_ok();
             for (index, file) in FILES.iter().enumerate() {
-                let target = std::ffi::CString::new(format!("/proc/{file}")).unwrap_or_default();
+                let target = std::ffi::CString::new(file.path).unwrap_or_default();
                 // SAFETY: umount2 and move_mount take NUL-terminated paths and fds we own.
                 unsafe {
                     libc::umount2(target.as_ptr(), libc::MNT_DETACH);
@@ -316,9 +354,12 @@ pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
             resolved.display()
         );
     }
+    let load = Arc::new(Mutex::new(Load::default()));
+    sample_load_forever(store.root().to_path_buf(), id.clone(), Arc::clone(&load));
     let view = ProcView {
         store,
         id,
+        load,
         snapshots: HashMap::new(),
         next_handle: 1,
     };
@@ -338,6 +379,8 @@ pub fn serve(store: Store, id: String, mountpoint: PathBuf) -> Result<()> {
 struct ProcView {
     store: Store,
     id: String,
+    /// The container's load average, kept by the sampling thread.
+    load: Arc<Mutex<Load>>,
     /// Each open file's contents as they were at open, by file handle, so a
     /// reader that reads in pieces gets one consistent file.
     snapshots: HashMap<u64, String>,
@@ -378,7 +421,7 @@ const FOPEN_DIRECT_IO: u32 = 1;
 
 impl Filesystem for ProcView {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        match FILES.iter().position(|f| OsStr::new(f) == name) {
+        match FILES.iter().position(|f| OsStr::new(f.name) == name) {
             Some(index) if parent == 1 => {
                 let ino = index as u64 + 2;
                 reply.entry(&TTL, &attr(ino, self.size(ino)), 0)
@@ -463,7 +506,7 @@ impl Filesystem for ProcView {
             FILES
                 .iter()
                 .enumerate()
-                .map(|(i, f)| (i as u64 + 2, FileType::RegularFile, *f)),
+                .map(|(i, f)| (i as u64 + 2, FileType::RegularFile, f.name)),
         );
         for (index, (ino, kind, name)) in entries.enumerate().skip(offset.max(0) as usize) {
             if reply.add(ino, index as i64 + 1, kind, name) {
@@ -478,9 +521,9 @@ impl ProcView {
     /// File `ino` as it reads now.
     fn contents(&self, ino: u64) -> Option<String> {
         let file = FILES.get(ino.checked_sub(2)? as usize)?;
-        Some(self.render(file).unwrap_or_else(|| {
+        Some(self.render(file.name).unwrap_or_else(|| {
             // The container is gone or unreadable: the host's file, as without a view.
-            fs::read_to_string(Path::new("/proc").join(file)).unwrap_or_default()
+            fs::read_to_string(file.path).unwrap_or_default()
         }))
     }
 
@@ -495,9 +538,109 @@ impl ProcView {
             "meminfo" => Some(meminfo(&cgroup)),
             "cpuinfo" => Some(cpuinfo(&cgroup)),
             "uptime" => uptime(container.live_pid()?.as_raw()),
+            "loadavg" => Some(self.load.lock().ok()?.render()),
+            "online" => Some(cpus_online(&cgroup)),
             _ => None,
         }
     }
+}
+
+/// How often the load is sampled (the kernel's LOAD_FREQ).
+const LOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The container's load average, as the kernel computes the host's and LXCFS
+/// a container's: every 5 s the number of its threads that are runnable or in
+/// uninterruptible sleep, folded into 1, 5 and 15-minute exponential averages.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Load {
+    averages: [f64; 3],
+    /// Runnable threads at the last sample, and all threads.
+    running: usize,
+    threads: usize,
+    /// The highest PID in the container's own PID namespace.
+    last_pid: i32,
+}
+
+impl Load {
+    fn fold(&mut self, sample: &Sample) {
+        for (average, minutes) in self.averages.iter_mut().zip([1.0, 5.0, 15.0]) {
+            let decay = (-LOAD_INTERVAL.as_secs_f64() / (60.0 * minutes)).exp();
+            *average = *average * decay + sample.active as f64 * (1.0 - decay);
+        }
+        self.running = sample.running;
+        self.threads = sample.threads;
+        self.last_pid = sample.last_pid;
+    }
+
+    fn render(&self) -> String {
+        let [one, five, fifteen] = self.averages;
+        format!(
+            "{one:.2} {five:.2} {fifteen:.2} {}/{} {}\n",
+            self.running, self.threads, self.last_pid
+        )
+    }
+}
+
+/// One look at the container's threads.
+#[derive(Debug, Default)]
+struct Sample {
+    /// Runnable or in uninterruptible sleep (what the load counts).
+    active: usize,
+    running: usize,
+    threads: usize,
+    last_pid: i32,
+}
+
+fn sample(cgroup: &Path) -> Sample {
+    let mut sample = Sample::default();
+    for pid in cgroups::procs(cgroup) {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        // NSpid's last field is the PID in the container's own namespace.
+        if let Some(own) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|ids| ids.split_whitespace().last()?.parse().ok())
+        {
+            sample.last_pid = sample.last_pid.max(own);
+        }
+        let tasks = fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            sample.threads += 1;
+            match state {
+                Some('R') => {
+                    sample.running += 1;
+                    sample.active += 1;
+                }
+                Some('D') => sample.active += 1,
+                _ => {}
+            }
+        }
+    }
+    sample
+}
+
+/// Samples the container's load every 5 s for as long as the server runs
+/// (its cgroup is read from the state each time: at the server's start the
+/// container is still being made).
+fn sample_load_forever(root: PathBuf, id: String, load: Arc<Mutex<Load>>) {
+    std::thread::spawn(move || {
+        loop {
+            let cgroup = Store::new(&root)
+                .and_then(|store| store.load(&id))
+                .ok()
+                .and_then(|container| container.cgroup_path());
+            if let (Some(cgroup), Ok(mut load)) = (cgroup, load.lock()) {
+                load.fold(&sample(&cgroup));
+            }
+            std::thread::sleep(LOAD_INTERVAL);
+        }
+    });
 }
 
 /// A memory.stat value (0 where the kernel gives none).
@@ -556,7 +699,7 @@ fn meminfo(cgroup: &Path) -> String {
 fn cpu_count(cgroup: &Path) -> usize {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpuset = cgroups::read_file(cgroup, File::CpusetEffective)
-        .map(|list| cpu_list_len(list.trim()))
+        .map(|list| cpu_list(list.trim()).len())
         .filter(|&n| n > 0)
         .unwrap_or(online);
     let quota = cgroups::host().cpu_quota_cpus(cgroup);
@@ -566,18 +709,50 @@ fn cpu_count(cgroup: &Path) -> usize {
     }
 }
 
-/// The number of CPUs in a list such as `0-3,6`.
-fn cpu_list_len(list: &str) -> usize {
+/// The CPUs the container may use as a list (`0-1`): its cpuset's, the first
+/// as many as its CPU quota allows.
+fn cpus_online(cgroup: &Path) -> String {
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpuset = cgroups::read_file(cgroup, File::CpusetEffective)
+        .map(|list| cpu_list(list.trim()))
+        .filter(|cpus| !cpus.is_empty())
+        .unwrap_or_else(|| (0..online).collect());
+    let kept: Vec<usize> = cpuset.into_iter().take(cpu_count(cgroup)).collect();
+    format_cpu_list(&kept) + "\n"
+}
+
+/// The CPUs of a list such as `0-3,6`.
+fn cpu_list(list: &str) -> Vec<usize> {
     list.split(',')
         .filter(|part| !part.is_empty())
-        .map(|part| match part.split_once('-') {
+        .flat_map(|part| match part.split_once('-') {
             Some((a, b)) => match (a.parse::<usize>(), b.parse::<usize>()) {
-                (Ok(a), Ok(b)) if b >= a => b - a + 1,
-                _ => 0,
+                // Bounded: a corrupt range must not become a huge list.
+                (Ok(a), Ok(b)) if b >= a && b < 1 << 16 => (a..=b).collect(),
+                _ => Vec::new(),
             },
-            None => usize::from(part.parse::<usize>().is_ok()),
+            None => part.parse::<usize>().into_iter().collect(),
         })
-        .sum()
+        .collect()
+}
+
+/// `[0, 1, 2, 5]` as `0-2,5`.
+fn format_cpu_list(cpus: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
+            i += 1;
+        }
+        parts.push(if cpus[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", cpus[i])
+        });
+        i += 1;
+    }
+    parts.join(",")
 }
 
 /// The host's cpuinfo, its first CPUs only, as many as the container may use.
@@ -619,12 +794,43 @@ fn uptime(init: i32) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_list_len;
+    use super::{Load, Sample, cpu_list, format_cpu_list};
+
+    #[test]
+    fn cpu_lists_round_trip() {
+        assert_eq!(cpu_list("0-2,5"), vec![0, 1, 2, 5]);
+        assert_eq!(format_cpu_list(&[0, 1, 2, 5]), "0-2,5");
+        assert_eq!(format_cpu_list(&[3]), "3");
+        assert_eq!(cpu_list("4-2,x"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn load_follows_the_kernels_averages() {
+        let mut load = Load::default();
+        let busy = Sample {
+            active: 2,
+            running: 2,
+            threads: 5,
+            last_pid: 40,
+        };
+        // One minute of two busy threads: the 1-minute average reaches
+        // 2 × (1 − 1/e), the longer ones less.
+        for _ in 0..12 {
+            load.fold(&busy);
+        }
+        let [one, five, fifteen] = load.averages;
+        assert!((one - 2.0 * (1.0 - (-1.0f64).exp())).abs() < 0.01, "{one}");
+        assert!(five < one && fifteen < five, "{:?}", load.averages);
+        assert_eq!(
+            load.render(),
+            format!("1.26 {five:.2} {fifteen:.2} 2/5 40\n")
+        );
+    }
 
     #[test]
     fn cpu_lists_count_ranges_and_singles() {
-        assert_eq!(cpu_list_len("0-3,6"), 5);
-        assert_eq!(cpu_list_len("0"), 1);
-        assert_eq!(cpu_list_len(""), 0);
+        assert_eq!(cpu_list("0-3,6").len(), 5);
+        assert_eq!(cpu_list("0").len(), 1);
+        assert_eq!(cpu_list("").len(), 0);
     }
 }

@@ -139,9 +139,64 @@ fn an_init_gets_a_system_container_and_halts_on_kill() {
     c.assert_no_leak();
 }
 
-/// Inside a system container /proc/meminfo, /proc/cpuinfo and /proc/uptime
-/// are its own: its memory limit (physpages), the CPUs its cpulimit allows,
-/// the time since its init started. The server behind them goes on delete.
+/// /proc/loadavg inside a system container is its own: two busy loops in one
+/// raise its load toward 2, while a second, idle container's stays near 0
+/// (the host's, busy with the first, does not show through).
+#[test]
+fn proc_loadavg_is_the_containers_own() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let (busy_out, idle_out) = (TempDir::new("sys-busy"), TempDir::new("sys-idle"));
+    let busy = busybox_init("sysbusy", busy_out.path(), &[]);
+    let idle = busybox_init("sysidle", idle_out.path(), &[]);
+    busy.run_detached();
+    idle.run_detached();
+    wait_file(&busy_out.path().join("environ"));
+    wait_file(&idle_out.path().join("environ"));
+    for _ in 0..2 {
+        busy.cmd(&["exec", "-d", &busy.id, "sh", "-c", "while :; do :; done"])
+            .ok();
+    }
+    let load = |c: &Ctx| -> (f64, String) {
+        let out = c.cmd(&["exec", &c.id, "cat", "/proc/loadavg"]);
+        out.ok();
+        let first = out.stdout.split_whitespace().next().unwrap_or("").parse();
+        (first.unwrap_or(-1.0), out.stdout)
+    };
+    let mut seen = String::new();
+    let rose = wait_until(Duration::from_secs(60), || {
+        let (one, text) = load(&busy);
+        seen = text;
+        one >= 0.3
+    });
+    assert!(
+        rose,
+        "the busy container's 1-minute load never reached 0.3: {seen:?}"
+    );
+    let (idle_load, text) = load(&idle);
+    assert!(
+        (0.0..0.2).contains(&idle_load),
+        "the idle container shows its own load, not the host's: {text:?} (busy one: {seen:?}, host: {:?})",
+        fs::read_to_string("/proc/loadavg").unwrap_or_default()
+    );
+    report(&format!(
+        "/proc/loadavg: busy container {}, idle container {}, host {}",
+        seen.trim(),
+        text.trim(),
+        fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    ));
+    busy.cmd(&["delete", "--force", &busy.id]).ok();
+    idle.cmd(&["delete", "--force", &idle.id]).ok();
+    busy.assert_no_leak();
+    idle.assert_no_leak();
+}
+
+/// Inside a system container /proc/meminfo, /proc/cpuinfo, /proc/uptime and
+/// /sys/devices/system/cpu/online are its own: its memory limit (physpages),
+/// the CPUs its cpulimit allows, the time since its init started. The server behind them goes on delete.
 #[test]
 fn proc_shows_the_containers_memory_cpus_and_uptime() {
     if skip_for_runc() || skip_without_fuse() {
@@ -160,11 +215,15 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
         &c.id,
         "sh",
         "-c",
-        "grep -E '^(MemTotal|MemFree):' /proc/meminfo; grep -c ^processor /proc/cpuinfo; cat /proc/uptime",
+        "grep -E '^(MemTotal|MemFree):' /proc/meminfo; grep -c ^processor /proc/cpuinfo; cat /proc/uptime; cat /sys/devices/system/cpu/online",
     ]);
     view.ok();
     let lines: Vec<&str> = view.stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{view}");
+    assert_eq!(lines.len(), 5, "{view}");
+    assert!(
+        !lines[4].contains(['-', ',']),
+        "one CPU online under cpulimit 100, as lscpu counts them: {view}"
+    );
     let kb = |line: &str| -> u64 { line.split_whitespace().nth(1).unwrap().parse().unwrap() };
     assert_eq!(kb(lines[0]), 256 * 1024, "MemTotal: {view}");
     assert!(kb(lines[1]) <= 256 * 1024, "MemFree: {view}");
