@@ -102,8 +102,10 @@ pub fn collect(container: &Container) -> Result<Vec<Row>> {
     // of one without stays OpenVZ's exactly).
     let quota = container.meta.as_ref().and_then(|m| m.disk_quota.as_ref());
     if quota.is_some() || !settings.disk.is_empty() {
+        // One quotactl (or qgroup read) for both rows.
+        let counted = quota.map(crate::quota::usage).unwrap_or_default();
         for disk in DISK {
-            rows.push(disk_row(disk, &settings, quota, &mut seen));
+            rows.push(disk_row(disk, &settings, quota, &counted, &mut seen));
         }
     }
     if live.is_some() {
@@ -139,13 +141,13 @@ fn disk_row(
     disk: Disk,
     settings: &Settings,
     quota: Option<&crate::quota::Quota>,
+    counted: &crate::quota::Usage,
     seen: &mut BTreeMap<String, u64>,
 ) -> Row {
     let bound = settings.disk.get(&disk).copied().unwrap_or(Bound {
         barrier: UNLIMITED,
         limit: UNLIMITED,
     });
-    let counted = quota.map(crate::quota::usage).unwrap_or_default();
     let usage = Usage {
         held: match disk {
             Disk::Space => counted.space_kib,
@@ -188,11 +190,21 @@ fn read_maxheld(dir: &Path) -> BTreeMap<String, u64> {
 /// give is printed as `-` (the columns stay whitespace-separated).
 pub fn format_table(containers: &[(String, Vec<Row>)]) -> String {
     let mut out = String::from("Version: 2.5\n");
-    out.push_str(&format!(
-        "{:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
-        "uid", "resource", "held", "maxheld", "barrier", "limit", "failcnt"
+    out.push_str(&row_line(
+        "uid", "resource", "held", "maxheld", "barrier", "limit", "failcnt",
     ));
     let show = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let line = |label: &str, r: &Row| {
+        row_line(
+            label,
+            r.resource,
+            &show(r.held),
+            &show(r.maxheld),
+            &r.barrier.to_string(),
+            &r.limit.to_string(),
+            &show(r.failcnt),
+        )
+    };
     for (id, rows) in containers {
         let by_name: HashMap<&str, &Row> = rows.iter().map(|r| (r.resource, r)).collect();
         for (i, param) in TABLE_ROWS.iter().enumerate() {
@@ -201,41 +213,34 @@ pub fn format_table(containers: &[(String, Vec<Row>)]) -> String {
             } else {
                 String::new()
             };
-            let row = param.and_then(|p| by_name.get(p.name()));
-            let line = match row {
-                Some(r) => format!(
-                    "{label:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
-                    r.resource,
-                    show(r.held),
-                    show(r.maxheld),
-                    r.barrier,
-                    r.limit,
-                    show(r.failcnt)
-                ),
-                None => format!(
-                    "{label:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
-                    "dummy", 0, 0, 0, 0, 0
-                ),
-            };
-            out.push_str(&line);
+            out.push_str(&match param.and_then(|p| by_name.get(p.name())) {
+                Some(r) => line(&label, r),
+                None => row_line(&label, "dummy", "0", "0", "0", "0", "0"),
+            });
         }
         // vzquota's two figures, after OpenVZ's rows.
         for disk in DISK {
             if let Some(r) = by_name.get(disk.name()) {
-                out.push_str(&format!(
-                    "{:>10}  {:<12} {:>20} {:>20} {:>20} {:>20} {:>20}\n",
-                    "",
-                    r.resource,
-                    show(r.held),
-                    show(r.maxheld),
-                    r.barrier,
-                    r.limit,
-                    show(r.failcnt)
-                ));
+                out.push_str(&line("", r));
             }
         }
     }
     out
+}
+
+/// One line of the table, in OpenVZ's column widths.
+fn row_line(
+    label: &str,
+    resource: &str,
+    held: &str,
+    maxheld: &str,
+    barrier: &str,
+    limit: &str,
+    failcnt: &str,
+) -> String {
+    format!(
+        "{label:>10}  {resource:<12} {held:>20} {maxheld:>20} {barrier:>20} {limit:>20} {failcnt:>20}\n"
+    )
 }
 
 #[derive(Debug, Default)]
