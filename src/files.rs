@@ -2,6 +2,9 @@
 //! (`write_atomic`), and locked (`FileLock`: the per-container lock
 //! `<root>/.locks/<id>`, the host-wide allocators' locks).
 //!
+//! `Registry` is a host-wide table of what each container holds, changed
+//! under its lock.
+//!
 //! A lock is a POSIX record lock (fcntl F_SETLKW) on its file.
 //!
 //! Record locks belong to the process, not to the open file: the container's
@@ -13,6 +16,7 @@
 //! up holding a lock on a file that is no longer linked; it then retries on the
 //! current file (comparing inode numbers), which keeps the lock exclusive.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -100,4 +104,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A host-wide table of what each container holds (a user-namespace range, a
+/// project ID), keyed by [`crate::userns::key`]: one JSON map in `dir`,
+/// changed only under the lock beside it, written atomically.
+pub struct Registry {
+    dir: &'static str,
+    file: &'static str,
+}
+
+impl Registry {
+    pub const fn new(dir: &'static str, file: &'static str) -> Self {
+        Self { dir, file }
+    }
+
+    fn path(&self) -> PathBuf {
+        Path::new(self.dir).join(self.file)
+    }
+
+    /// The table as it is now (empty when there is none yet).
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<BTreeMap<String, T>> {
+        match fs::read(self.path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is corrupt", self.path().display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", self.path().display())),
+        }
+    }
+
+    /// Runs `change` on the table under its lock; the table is written back
+    /// when `change` says it changed it (`.1`).
+    pub fn change<T, R>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, T>) -> Result<(R, bool)>,
+    ) -> Result<R>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
+        let _lock = FileLock::acquire(&Path::new(self.dir).join("lock"))?;
+        let mut table = self.read()?;
+        let (result, changed) = change(&mut table)?;
+        if changed {
+            write_atomic(&self.path(), &serde_json::to_vec_pretty(&table)?)?;
+        }
+        Ok(result)
+    }
+
+    /// Takes `key` out of the table (nothing when it is not there, or there is
+    /// no table yet).
+    pub fn remove<T>(&self, key: &str) -> Result<()>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
+        if !self.path().exists() {
+            return Ok(());
+        }
+        self.change(|table: &mut BTreeMap<String, T>| Ok(((), table.remove(key).is_some())))
+    }
 }

@@ -10,14 +10,13 @@
 //! its root, as systemd delegates to a unit.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 
-use crate::files::{FileLock, write_atomic};
+use crate::files::Registry;
 
 /// IDs per container, as OpenVZ and LXC give.
 pub const RANGE: u32 = 65536;
@@ -25,22 +24,7 @@ pub const RANGE: u32 = 65536;
 const BASE: u32 = 1 << 30;
 const SLOTS: u32 = 16383;
 
-fn dir() -> PathBuf {
-    PathBuf::from("/run/runvz/.userns")
-}
-
-fn read_ranges() -> Result<BTreeMap<String, u32>> {
-    match fs::read(dir().join("ranges.json")) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).context("ranges.json is corrupt")?),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(err) => Err(err.into()),
-    }
-}
-
-fn lock() -> Result<FileLock> {
-    fs::create_dir_all(dir())?;
-    FileLock::acquire(&dir().join("lock"))
-}
+const RANGES: Registry = Registry::new("/run/runvz/.userns", "ranges.json");
 
 /// The key a container's range is held under: its state root and ID, as the
 /// same ID may exist under several roots.
@@ -50,38 +34,23 @@ pub fn key(store_root: &Path, id: &str) -> String {
 
 /// The first host ID of the container's range, allocating one if it has none.
 pub fn allocate(key: &str) -> Result<u32> {
-    let _lock = lock()?;
-    let mut ranges = read_ranges()?;
-    if let Some(&start) = ranges.get(key) {
-        return Ok(start);
-    }
-    let taken: std::collections::HashSet<u32> = ranges.values().copied().collect();
-    let start = (0..SLOTS)
-        .map(|slot| BASE + slot * RANGE)
-        .find(|start| !taken.contains(start))
-        .context("every user-namespace range is taken")?;
-    ranges.insert(key.to_string(), start);
-    write_atomic(
-        &dir().join("ranges.json"),
-        &serde_json::to_vec_pretty(&ranges)?,
-    )?;
-    Ok(start)
+    RANGES.change(|ranges: &mut BTreeMap<String, u32>| {
+        if let Some(&start) = ranges.get(key) {
+            return Ok((start, false));
+        }
+        let taken: std::collections::HashSet<u32> = ranges.values().copied().collect();
+        let start = (0..SLOTS)
+            .map(|slot| BASE + slot * RANGE)
+            .find(|start| !taken.contains(start))
+            .context("every user-namespace range is taken")?;
+        ranges.insert(key.to_string(), start);
+        Ok((start, true))
+    })
 }
 
 /// Gives the container's range back (nothing when it had none).
 pub fn release(key: &str) -> Result<()> {
-    if !dir().join("ranges.json").exists() {
-        return Ok(());
-    }
-    let _lock = lock()?;
-    let mut ranges = read_ranges()?;
-    if ranges.remove(key).is_some() {
-        write_atomic(
-            &dir().join("ranges.json"),
-            &serde_json::to_vec_pretty(&ranges)?,
-        )?;
-    }
-    Ok(())
+    RANGES.remove::<u32>(key)
 }
 
 /// Whether a system container gets a range of its own: `runvz.userns=auto`

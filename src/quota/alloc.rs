@@ -7,13 +7,11 @@
 //! the filesystem still counts usage for is skipped too.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::files::{FileLock, write_atomic};
+use crate::files::Registry;
 
 const BASE: u32 = 1 << 30;
 const SLOTS: u32 = 1 << 20;
@@ -24,64 +22,28 @@ struct Held {
     device: String,
 }
 
-fn dir() -> PathBuf {
-    PathBuf::from("/run/runvz/.quota")
-}
-
-fn read() -> Result<BTreeMap<String, Held>> {
-    match fs::read(dir().join("projects.json")) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).context("projects.json is corrupt")?),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(err) => Err(err.into()),
-    }
-}
-
-fn write(held: &BTreeMap<String, Held>) -> Result<()> {
-    write_atomic(
-        &dir().join("projects.json"),
-        &serde_json::to_vec_pretty(held)?,
-    )
-}
-
-fn lock() -> Result<FileLock> {
-    fs::create_dir_all(dir())?;
-    FileLock::acquire(&dir().join("lock"))
-}
+const PROJECTS: Registry = Registry::new("/run/runvz/.quota", "projects.json");
 
 /// The container's project ID on `device`, allocating one if it has none;
 /// `in_use` says whether the filesystem still counts usage for an ID.
 pub fn allocate(key: &str, device: &str, in_use: impl Fn(u32) -> bool) -> Result<u32> {
-    let _lock = lock()?;
-    let mut held = read()?;
-    if let Some(h) = held.get(key)
-        && h.device == device
-    {
-        return Ok(h.id);
-    }
-    let taken: std::collections::HashSet<u32> = held.values().map(|h| h.id).collect();
-    let id = (BASE..BASE + SLOTS)
-        .find(|id| !taken.contains(id) && !in_use(*id))
-        .context("disk quota: every project ID is taken")?;
-    held.insert(
-        key.to_string(),
-        Held {
-            id,
-            device: device.to_string(),
-        },
-    );
-    write(&held)?;
-    Ok(id)
+    PROJECTS.change(|held: &mut BTreeMap<String, Held>| {
+        if let Some(h) = held.get(key)
+            && h.device == device
+        {
+            return Ok((h.id, false));
+        }
+        let taken: std::collections::HashSet<u32> = held.values().map(|h| h.id).collect();
+        let id = (BASE..BASE + SLOTS)
+            .find(|id| !taken.contains(id) && !in_use(*id))
+            .context("disk quota: every project ID is taken")?;
+        let device = device.to_string();
+        held.insert(key.to_string(), Held { id, device });
+        Ok((id, true))
+    })
 }
 
 /// Gives the container's ID back (nothing when it had none).
 pub fn release(key: &str) -> Result<()> {
-    if !dir().join("projects.json").exists() {
-        return Ok(());
-    }
-    let _lock = lock()?;
-    let mut held = read()?;
-    if held.remove(key).is_some() {
-        write(&held)?;
-    }
-    Ok(())
+    PROJECTS.remove::<Held>(key)
 }
