@@ -575,6 +575,17 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// Makes the busybox `rootfs` (a copy the caller owns) boot busybox's init:
+/// `/sbin/init` links to busybox, and an `inittab` when one is given.
+pub fn link_busybox_init(rootfs: &Path, inittab: Option<&str>) {
+    fs::create_dir_all(rootfs.join("sbin")).unwrap();
+    let _ = fs::remove_file(rootfs.join("sbin/init"));
+    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
+    if let Some(inittab) = inittab {
+        fs::write(rootfs.join("etc/inittab"), inittab).unwrap();
+    }
+}
+
 /// The Debian bookworm rootfs with systemd the system-container tests boot
 /// (`hack/mkrootfs-systemd.sh`, cached in `<workspace>/target/systemd-rootfs`),
 /// or why there is none here (the caller then calls [`skip`] with it). Made

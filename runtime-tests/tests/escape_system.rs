@@ -24,10 +24,7 @@ fn skip_for_runc() -> bool {
 fn busybox_system(prefix: &str) -> Ctx {
     let c = Ctx::new(prefix, &["/sbin/init"]);
     let rootfs = c.bundle.rootfs_path();
-    fs::create_dir_all(rootfs.join("sbin")).unwrap();
-    let _ = fs::remove_file(rootfs.join("sbin/init"));
-    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
-    fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+    link_busybox_init(&rootfs, Some("::respawn:/bin/sleep 1000\n"));
     c
 }
 

@@ -491,9 +491,7 @@ fn system_create_killed_anywhere() {
     }
     let mut t = Trials::new("system create", &["/sbin/init"]);
     let rootfs = t.c.bundle.rootfs_path();
-    let _ = std::fs::remove_file(rootfs.join("sbin/init"));
-    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
-    std::fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+    link_busybox_init(&rootfs, Some("::respawn:/bin/sleep 1000\n"));
     // The trials need what is being killed: a range, idmapped mounts, a view.
     let (id, cg, _g) = t.next("fym");
     create(&t.c.rt, t.bundle(), &id);

@@ -125,14 +125,7 @@ fn many_plain_and_system_containers_at_once() {
     let plain = Bundle::new();
     let system = Bundle::new();
     let init_root = system.rootfs_path();
-    let _ = fs::remove_file(init_root.join("sbin/init"));
-    fs::create_dir_all(init_root.join("sbin")).unwrap();
-    std::os::unix::fs::symlink("/bin/busybox", init_root.join("sbin/init")).unwrap();
-    fs::write(
-        init_root.join("etc/inittab"),
-        "::respawn:/bin/sleep 100000\n",
-    )
-    .unwrap();
+    link_busybox_init(&init_root, Some("::respawn:/bin/sleep 100000\n"));
 
     let bundles = TempDir::new("load");
     let mut members = Members {

@@ -553,10 +553,7 @@ fn a_system_container_in_its_own_user_namespace_is_bounded_too() {
     for dir in dirs {
         let tree = Tree::new(&dir);
         let rootfs = tree.rootfs();
-        let _ = std::fs::remove_file(rootfs.join("sbin/init"));
-        std::fs::create_dir_all(rootfs.join("sbin")).unwrap();
-        std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
-        std::fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+        link_busybox_init(&rootfs, Some("::respawn:/bin/sleep 1000\n"));
         let c = ctx_on(
             "pqs",
             &rootfs,
@@ -625,10 +622,7 @@ fn user_quotas_inside_are_set_from_the_host() {
     };
     let tree = Tree::new(dir);
     let rootfs = tree.rootfs();
-    let _ = std::fs::remove_file(rootfs.join("sbin/init"));
-    std::fs::create_dir_all(rootfs.join("sbin")).unwrap();
-    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
-    std::fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
+    link_busybox_init(&rootfs, Some("::respawn:/bin/sleep 1000\n"));
     // The user's home, owned on disk by uid 1000 (the idmapped rootfs shows
     // it inside as the container's user 1000).
     std::fs::create_dir_all(rootfs.join("home/u")).unwrap();

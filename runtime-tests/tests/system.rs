@@ -18,7 +18,6 @@ fn skip_for_runc() -> bool {
     false
 }
 
-/// Makes /sbin/init busybox's init in a bundle's own copy of the rootfs.
 /// For tests of the /proc view (a FUSE server): true, after the skip line,
 /// where the host has no /dev/fuse.
 fn skip_without_fuse() -> bool {
@@ -27,12 +26,6 @@ fn skip_without_fuse() -> bool {
     }
     skip("the /proc view: no /dev/fuse here");
     true
-}
-
-fn link_busybox_init(rootfs: &Path) {
-    fs::create_dir_all(rootfs.join("sbin")).unwrap();
-    let _ = fs::remove_file(rootfs.join("sbin/init"));
-    std::os::unix::fs::symlink("/bin/busybox", rootfs.join("sbin/init")).unwrap();
 }
 
 /// A busybox-init container: /sbin/init with an inittab that records what the
@@ -44,7 +37,7 @@ fn busybox_init(prefix: &str, out: &Path, annotations: &[(&str, &str)]) -> Ctx {
     fs::set_permissions(out, fs::Permissions::from_mode(0o777)).unwrap();
     let mut c = Ctx::new(prefix, &["/sbin/init"]);
     let rootfs = c.bundle.rootfs_path();
-    link_busybox_init(&rootfs);
+    link_busybox_init(&rootfs, None);
     fs::write(
         rootfs.join("etc/inittab"),
         "::sysinit:/bin/sh -c 'cat /proc/mounts > /out/mounts; \
@@ -397,7 +390,7 @@ fn a_rootfs_that_cannot_be_idmapped_is_refused_clearly() {
         .status()
         .expect("cp");
     assert!(copied.success());
-    link_busybox_init(&rootfs);
+    link_busybox_init(&rootfs, None);
     fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
     c.bundle.set("/root/path", json!(rootfs.to_str().unwrap()));
     c.bundle.save();
@@ -666,7 +659,7 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
     let start = |prefix: &str, annotation: Option<&str>| {
         let mut c = Ctx::new(prefix, &["/sbin/init"]);
         let rootfs = c.bundle.rootfs_path();
-        link_busybox_init(&rootfs);
+        link_busybox_init(&rootfs, None);
         fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
         if let Some(value) = annotation {
             c.bundle.annotation("runvz.userns", value);
