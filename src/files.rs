@@ -35,17 +35,8 @@ pub struct FileLock {
 
 impl FileLock {
     pub fn acquire(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create lock directory {}", dir.display()))?;
-        }
         loop {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)
-                .with_context(|| format!("cannot open lock file {}", path.display()))?;
+            let file = open_lock_file(path)?;
             lock_whole_file(&file).with_context(|| format!("cannot lock {}", path.display()))?;
             let held = file.metadata()?.ino();
             match fs::metadata(path) {
@@ -61,6 +52,31 @@ impl FileLock {
         }
     }
 
+    /// The lock if no other process holds it, without waiting (None: held).
+    pub fn try_acquire(path: &Path) -> Result<Option<Self>> {
+        let file = open_lock_file(path)?;
+        match fcntl(
+            file.as_raw_fd(),
+            FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK)),
+        ) {
+            Ok(_) => Ok(Some(Self {
+                path: path.to_path_buf(),
+                _file: file,
+            })),
+            Err(Errno::EAGAIN | Errno::EACCES) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("cannot lock {}", path.display())),
+        }
+    }
+
+    /// The PID of the process holding the lock at `path`, if one does.
+    pub fn holder(path: &Path) -> Result<Option<i32>> {
+        let file = open_lock_file(path)?;
+        let mut probe = whole_file(libc::F_WRLCK);
+        fcntl(file.as_raw_fd(), FcntlArg::F_GETLK(&mut probe))
+            .with_context(|| format!("cannot test the lock {}", path.display()))?;
+        Ok((probe.l_type != libc::F_UNLCK as i16).then_some(probe.l_pid))
+    }
+
     /// Removes the lock file while still holding the lock (on delete), so that
     /// waiters notice and retry on a fresh file.
     pub fn remove(&self) {
@@ -68,15 +84,33 @@ impl FileLock {
     }
 }
 
-/// Blocks until this process holds a write lock on the whole file.
-fn lock_whole_file(file: &File) -> nix::Result<()> {
-    let request = libc::flock {
-        l_type: libc::F_WRLCK as i16,
+fn open_lock_file(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create lock directory {}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))
+}
+
+/// A record lock (or a probe for one) of `kind` over the whole file.
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    libc::flock {
+        l_type: kind as i16,
         l_whence: libc::SEEK_SET as i16,
         l_start: 0,
         l_len: 0,
         l_pid: 0,
-    };
+    }
+}
+
+/// Blocks until this process holds a write lock on the whole file.
+fn lock_whole_file(file: &File) -> nix::Result<()> {
+    let request = whole_file(libc::F_WRLCK);
     loop {
         match fcntl(file.as_raw_fd(), FcntlArg::F_SETLKW(&request)) {
             Ok(_) => return Ok(()),

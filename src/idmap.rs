@@ -37,18 +37,12 @@ const BINDS: &str = "idmapped";
 const LAYERS: &str = "layers";
 /// Where sysfs of a network namespace given by path is mounted.
 const SYSFS: &str = "sys";
-/// The mount point of the container's /proc view (`procview` serves it).
-pub const PROCVIEW: &str = "proc";
 
 /// The directory of a container's idmapped mounts; `key` is its
 /// [`crate::userns::key`]. Named by a hash, since the key can be longer than
 /// a file name may be.
 pub fn dir(key: &str) -> PathBuf {
-    // FNV-1a: stable across runvz builds, unlike std's hasher.
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Path::new(TOP).join(format!("{hash:016x}"))
+    Path::new(TOP).join(crate::userns::key_name(key))
 }
 
 /// Makes [`dir`] for a container whose root is host ID `owner`: reachable by
@@ -480,11 +474,7 @@ pub fn remove(dir: &Path) -> Result<()> {
         Err(err) => return Err(err),
     };
     // The rootfs first: an overlay of idmapped layers holds them busy.
-    let mut targets = vec![
-        PathBuf::from(PROCVIEW),
-        PathBuf::from(ROOTFS),
-        PathBuf::from(SYSFS),
-    ];
+    let mut targets = vec![PathBuf::from(ROOTFS), PathBuf::from(SYSFS)];
     for sub in [BINDS, LAYERS] {
         let Ok(listing) = own.resolve(sub).and_then(|h| {
             h.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY)
@@ -521,14 +511,6 @@ pub fn remove(dir: &Path) -> Result<()> {
     // The container's root may have moved runvz's mounts elsewhere in the
     // directory: nothing is removed through a mount.
     crate::safepath::remove_dir_all_here(dir)
-}
-
-/// Whether `name` in the container's directory `dir` is a mount point.
-pub fn is_mounted(dir: &Path, name: &str) -> bool {
-    match own_root(dir) {
-        Ok(own) => mounted(&own, Path::new(name)),
-        Err(_) => false,
-    }
 }
 
 /// Whether `name` in `own` is a mount point (resolved without following

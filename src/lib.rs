@@ -80,6 +80,7 @@ pub fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
+            fork::reap_children(std::time::Duration::from_secs(1));
             let msg = format!("{err:#}");
             logging::report_error(args_log.as_deref(), args_json, &msg);
             let code = err.downcast_ref::<cli::ExitStatus>().map_or(1, |e| e.code);

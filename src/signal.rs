@@ -59,6 +59,12 @@ fn parse_offset(rest: &str, sign: char) -> Option<i32> {
 
 /// A handle on one process (a pidfd): a signal sent through it reaches that
 /// process or nobody, never one that got its PID after it exited.
+impl std::os::fd::AsRawFd for ProcessHandle {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.pidfd.as_raw_fd()
+    }
+}
+
 pub struct ProcessHandle {
     pidfd: std::os::fd::OwnedFd,
     pub pid: i32,

@@ -29,6 +29,9 @@ pub struct SystemMode {
     pub halt_signal: Option<i32>,
     /// The rootfs has no usable /etc/machine-id: runvz provides one.
     pub needs_machine_id: bool,
+    /// sysinfo(2) answers with the container's numbers (`runvz.sysinfo`:
+    /// `container`, the default, or `host`).
+    pub sysinfo: bool,
 }
 
 /// Decides whether the container is a system container and, if so, with which
@@ -61,6 +64,11 @@ pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemM
                 .map_err(|err| anyhow::anyhow!("{where_}: runvz.haltsignal: {err}"))
         })
         .transpose()?;
+    let sysinfo = match annotations.get("runvz.sysinfo").map(|v| v.trim()) {
+        None | Some("container") => true,
+        Some("host") => false,
+        Some(other) => bail!("{where_}: runvz.sysinfo: {other:?} is not container or host"),
+    };
     if !enabled {
         return Ok(None);
     }
@@ -77,6 +85,7 @@ pub fn detect(spec: &Spec, rootfs: &Path, where_: &str) -> Result<Option<SystemM
     Ok(Some(SystemMode {
         halt_signal,
         needs_machine_id,
+        sysinfo,
     }))
 }
 

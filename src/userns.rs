@@ -32,6 +32,15 @@ pub fn key(store_root: &Path, id: &str) -> String {
     format!("{}/{id}", store_root.display())
 }
 
+/// A key as a file name (keys can be longer than a name may be): its FNV-1a
+/// hash, stable across runvz builds, unlike std's hasher.
+pub fn key_name(key: &str) -> String {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 /// The first host ID of the container's range, allocating one if it has none.
 pub fn allocate(key: &str) -> Result<u32> {
     RANGES.change(|ranges: &mut BTreeMap<String, u32>| {

@@ -575,6 +575,26 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// The host's one /proc view server, shared by every test's system
+/// containers: tests that read the view hold this lock shared, the test that
+/// kills the server holds it alone (its restart would show in their reads).
+/// Released when the returned file is dropped.
+pub fn proc_view_server_lock(exclusive: bool) -> File {
+    let target = workspace_dir().join("target");
+    fs::create_dir_all(&target).expect("create target dir");
+    let lock = File::create(target.join("procview-server.lock")).expect("create the view lock");
+    let how = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), how) } != 0 {
+        panic!("flock: {}", std::io::Error::last_os_error());
+    }
+    lock
+}
+
 /// Makes the busybox `rootfs` (a copy the caller owns) boot busybox's init:
 /// `/sbin/init` links to busybox, and an `inittab` when one is given.
 pub fn link_busybox_init(rootfs: &Path, inittab: Option<&str>) {
@@ -1319,15 +1339,29 @@ pub fn leaks(rt: &Runtime, id: &str, cgroups_path: &str) -> Vec<String> {
     v
 }
 
+/// The key runvz holds a container's host-wide things under (ID range,
+/// project ID, /proc view): its canonical state root and its ID.
+pub fn runvz_key(rt: &Runtime, id: &str) -> String {
+    let root = fs::canonicalize(&rt.root).unwrap_or_else(|_| rt.root.clone());
+    format!("{}/{id}", root.display())
+}
+
+/// A key as runvz names a directory after it (FNV-1a).
+pub fn runvz_key_name(key: &str) -> String {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 /// What a system container with its own ID range may leave outside the state
 /// root: its range in the host-wide allocator (`/run/runvz/.userns`), its
-/// directory of idmapped mounts and /proc view (`/run/runvz.idmap/<hash>`);
-/// and a container with a disk quota its project ID (`/run/runvz/.quota`).
+/// directory of idmapped mounts (`/run/runvz.idmap/<hash>`), its entry in the
+/// /proc view server's table (`/run/runvz/.procview`); and a container with a
+/// disk quota its project ID (`/run/runvz/.quota`).
 fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
     let mut v = Vec::new();
-    // runvz keys both by its canonical state root and the ID.
-    let root = fs::canonicalize(&rt.root).unwrap_or_else(|_| rt.root.clone());
-    let key = format!("{}/{id}", root.display());
+    let key = runvz_key(rt, id);
     let ranges = fs::read_to_string("/run/runvz/.userns/ranges.json").unwrap_or_default();
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&ranges)
         && let Some(start) = map.get(&key)
@@ -1335,6 +1369,12 @@ fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
         v.push(format!(
             "user-namespace range {start} still allocated to {key}"
         ));
+    }
+    let served = fs::read_to_string("/run/runvz/.procview/containers.json").unwrap_or_default();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&served)
+        && map.contains_key(&key)
+    {
+        v.push(format!("the /proc view server still serves {key}"));
     }
     let projects = fs::read_to_string("/run/runvz/.quota/projects.json").unwrap_or_default();
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&projects)
@@ -1344,11 +1384,7 @@ fn system_leaks(rt: &Runtime, id: &str) -> Vec<String> {
             "disk quota project {held} still allocated to {key}"
         ));
     }
-    // FNV-1a of the key, as runvz names the directory.
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let dir = format!("/run/runvz.idmap/{hash:016x}");
+    let dir = format!("/run/runvz.idmap/{}", runvz_key_name(&key));
     if Path::new(&dir).exists() {
         v.push(format!("idmap directory {dir} still exists"));
     }

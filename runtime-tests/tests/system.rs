@@ -140,6 +140,7 @@ fn proc_loadavg_is_the_containers_own() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
+    let _view = proc_view_server_lock(false);
     let (busy_out, idle_out) = (TempDir::new("sys-busy"), TempDir::new("sys-idle"));
     let busy = busybox_init("sysbusy", busy_out.path(), &[]);
     let idle = busybox_init("sysidle", idle_out.path(), &[]);
@@ -195,6 +196,7 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
+    let _view = proc_view_server_lock(false);
     let out = TempDir::new("sys-out");
     let c = busybox_init(
         "sysproc",
@@ -240,71 +242,483 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     c.assert_no_leak();
 }
 
-/// The /proc view server killed (as the OOM killer or a stray `kill -9`
-/// would): the container's /proc/meminfo fails ("Transport endpoint is not
-/// connected") until the next `state` or `exec`, which starts the server again
-/// and binds its files again inside the container.
+/// A container's files of the view as it reads them.
+fn inside(c: &Ctx, script: &str) -> String {
+    let out = c.cmd(&["exec", &c.id, "sh", "-c", script]);
+    out.ok();
+    out.stdout
+}
+
+/// A meminfo-style `Key: N kB` value.
+fn kb(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+}
+
+/// The container's CPU time so far, from its cgroup, in seconds.
+fn cgroup_cpu_seconds(cg: &str) -> f64 {
+    if cgroup_v2() {
+        let stat = read_cgroup("", cg, "cpu.stat").unwrap_or_default();
+        let usec: f64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        usec / 1e6
+    } else {
+        let ns: f64 = read_cgroup("cpuacct", cg, "cpuacct.usage")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        ns / 1e9
+    }
+}
+
+/// Two system containers read their view at the same time, each its own
+/// numbers (a host reader of the same files gets the host's): meminfo, and
+/// /proc/stat's CPU time, CPUs and threads, /proc/swaps, /proc/diskstats
+/// (its reads, from its cgroup), each compared with the container's cgroup.
 #[test]
-fn a_killed_proc_view_server_is_restarted_by_state_or_exec() {
+fn proc_stat_swaps_diskstats_are_each_containers_own() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
+    let _view = proc_view_server_lock(false);
+    let (a_out, b_out) = (TempDir::new("sys-a"), TempDir::new("sys-b"));
+    let a = busybox_init(
+        "sysva",
+        a_out.path(),
+        &[("runvz.ubc.physpages", "0:128M"), ("runvz.cpulimit", "100")],
+    );
+    let b = busybox_init("sysvb", b_out.path(), &[("runvz.ubc.physpages", "0:256M")]);
+    // A file to read cold, for diskstats.
+    fs::write(a.bundle.rootfs_path().join("data"), vec![7u8; 4 << 20]).unwrap();
+    a.run_detached();
+    b.run_detached();
+    wait_file(&a_out.path().join("environ"));
+    wait_file(&b_out.path().join("environ"));
+
+    // Both at once, several times: never the other's numbers.
+    std::thread::scope(|scope| {
+        for (c, total) in [(&a, 128 * 1024), (&b, 256 * 1024)] {
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    let meminfo = inside(c, "cat /proc/meminfo");
+                    assert_eq!(kb(&meminfo, "MemTotal:"), total, "{}: {meminfo}", c.id);
+                }
+            });
+        }
+    });
+    // Each container's files are its own on the host too, and the host may read them.
+    for (c, total) in [(&a, 128 * 1024), (&b, 256 * 1024)] {
+        let dir = format!(
+            "/run/runvz.procview/{}",
+            runvz_key_name(&runvz_key(&c.rt, &c.id))
+        );
+        let meminfo = fs::read_to_string(format!("{dir}/meminfo")).unwrap();
+        assert_eq!(kb(&meminfo, "MemTotal:"), total, "{dir}/meminfo");
+    }
+
+    // /proc/stat after two seconds of a busy loop under cpulimit 100.
+    let stat = inside(&a, "timeout 2 sh -c 'while :; do :; done'; cat /proc/stat");
+    let used = cgroup_cpu_seconds(&a.cg);
+    let cpu_lines: Vec<&str> = stat.lines().filter(|l| l.starts_with("cpu")).collect();
+    assert_eq!(
+        cpu_lines.len(),
+        2,
+        "the total and one CPU under cpulimit 100: {stat}"
+    );
+    assert!(cpu_lines[1].starts_with("cpu0 "), "{stat}");
+    let fields: Vec<f64> = cpu_lines[0]
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let shown = (fields[0] + fields[2]) / 100.0;
+    assert!(
+        shown >= 0.5 && shown <= used + 0.1 && shown >= used * 0.8 - 0.1,
+        "/proc/stat user+system {shown} s, the cgroup's {used} s: {stat}"
+    );
+    assert!(
+        stat.lines().any(|l| l.starts_with("procs_running ")),
+        "{stat}"
+    );
+
+    // /proc/swaps: the header, and at most the container's one device.
+    let swaps = inside(&a, "cat /proc/swaps");
+    assert!(swaps.starts_with("Filename"), "{swaps}");
+    assert!(swaps.lines().count() <= 2, "{swaps}");
+
+    // /proc/diskstats: what its cgroup counts, read from a cold file.
+    let _ = Command::new("sync").status();
+    let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+    let diskstats = inside(&a, "cat /data > /dev/null; cat /proc/diskstats");
+    let io = if cgroup_v2() {
+        read_cgroup("", &a.cg, "io.stat").unwrap_or_default()
+    } else {
+        read_cgroup("blkio", &a.cg, "blkio.throttle.io_serviced").unwrap_or_default()
+    };
+    let host_disks = fs::read_to_string("/proc/diskstats").unwrap();
+    assert_ne!(diskstats, host_disks, "the host's diskstats show through");
+    let devices: Vec<String> = io
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|d| d.contains(':'))
+        .map(str::to_string)
+        .collect();
+    for line in diskstats.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let device = format!("{}:{}", fields[0], fields[1]);
+        assert!(
+            devices.contains(&device),
+            "{device} is not the container's: {diskstats} / {io}"
+        );
+    }
+    if devices.is_empty() {
+        report("diskstats: the rootfs is on no block device here (its cgroup counts no I/O)");
+    } else {
+        let reads: u64 = diskstats
+            .lines()
+            .map(|l| l.split_whitespace().nth(3).unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert!(
+            reads > 0,
+            "no reads shown after reading a cold file: {diskstats} / {io}"
+        );
+        report(&format!("diskstats inside: {}", diskstats.trim()));
+    }
+    report(&format!(
+        "/proc/stat: {} (cgroup {used:.2} s); meminfo 128M/256M in parallel",
+        cpu_lines[0]
+    ));
+    for c in [&a, &b] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+}
+
+/// busybox `free` and `uptime` ask sysinfo(2), which the view's server
+/// answers: the container's memory, uptime and load. `runvz.sysinfo=host`
+/// leaves the kernel's answer; a seccomp profile that refuses sysinfo keeps
+/// refusing it.
+#[test]
+fn sysinfo_answers_with_the_containers_numbers() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let _view = proc_view_server_lock(false);
+    let out = TempDir::new("sys-si");
+    let c = busybox_init("syssi", out.path(), &[("runvz.ubc.physpages", "0:192M")]);
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let free = inside(&c, "free");
+    let mem: Vec<&str> = free
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .unwrap_or_else(|| panic!("{free}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(mem[1], (192 * 1024).to_string(), "free's total: {free}");
+    let used: u64 = mem[2].parse().unwrap();
+    assert!(used < 192 * 1024, "{free}");
+    let uptime = inside(&c, "uptime");
+    assert!(
+        uptime.contains("up 0 min"),
+        "a container started just now: {uptime}"
+    );
+    report(&format!(
+        "busybox free inside: {}",
+        free.lines().nth(1).unwrap_or("").trim()
+    ));
+
+    // The kernel's answer, asked for.
+    let host_out = TempDir::new("sys-sih");
+    let h = busybox_init(
+        "syssih",
+        host_out.path(),
+        &[("runvz.ubc.physpages", "0:192M"), ("runvz.sysinfo", "host")],
+    );
+    h.run_detached();
+    wait_file(&host_out.path().join("environ"));
+    let free = inside(&h, "free | grep ^Mem:");
+    let host_total = kb(&fs::read_to_string("/proc/meminfo").unwrap(), "MemTotal:");
+    assert_eq!(
+        free.split_whitespace().nth(1),
+        Some(host_total.to_string().as_str()),
+        "runvz.sysinfo=host: {free}"
+    );
+
+    // A profile that refuses sysinfo.
+    let deny_out = TempDir::new("sys-sid");
+    let mut d = busybox_init("syssid", deny_out.path(), &[]);
+    d.bundle.set(
+        "/linux/seccomp",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["sysinfo"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        }),
+    );
+    d.bundle.save();
+    d.run_detached();
+    wait_file(&deny_out.path().join("environ"));
+    // The profile reaches the container as it was: no agent, sysinfo refused.
+    let built: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.rt.state_dir(&d.id).join("config.json")).unwrap())
+            .unwrap();
+    let seccomp = &built["linux"]["seccomp"];
+    assert!(seccomp["listenerPath"].is_null(), "{seccomp}");
+    assert_eq!(
+        seccomp["syscalls"][0]["action"], "SCMP_ACT_ERRNO",
+        "{seccomp}"
+    );
+    // busybox free ignores sysinfo's error and prints what its buffer held:
+    // never the container's 192 MiB.
+    let denied = inside(&d, "free | grep ^Mem:");
+    assert_ne!(
+        denied.split_whitespace().nth(1),
+        Some((192 * 1024).to_string().as_str()),
+        "{denied}"
+    );
+    for c in [&c, &h, &d] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+}
+
+/// The container's own beancounters inside, at /dev/.runvz/user_beancounters:
+/// OpenVZ's `Version: 2.5` table of its rows, live (numproc follows its
+/// forks), with a failcnt once it hits numproc.
+#[test]
+fn beancounters_inside_are_live_and_count_failures() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let _view = proc_view_server_lock(false);
+    let out = TempDir::new("sys-ubc");
+    let c = busybox_init("sysubc", out.path(), &[("runvz.ubc.numproc", "12:12")]);
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let numproc = |table: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w == "numproc"))
+            .unwrap_or_else(|| panic!("no numproc row: {table}"))
+            .split_whitespace()
+            .skip_while(|w| *w != "numproc")
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    };
+    let table = inside(&c, "cat /dev/.runvz/user_beancounters");
+    assert!(table.starts_with("Version: 2.5\n"), "{table}");
+    assert!(
+        table.contains(&format!("{}:", c.id)),
+        "its own rows: {table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.contains(':')).count(),
+        2,
+        "one container's rows: {table}"
+    );
+    let before: u64 = numproc(&table)[0].parse().unwrap();
+    for _ in 0..3 {
+        c.cmd(&["exec", "-d", &c.id, "sleep", "1000"]).ok();
+    }
+    let table = inside(&c, "cat /dev/.runvz/user_beancounters");
+    let after: u64 = numproc(&table)[0].parse().unwrap();
+    assert!(
+        after >= before + 3,
+        "numproc held {before} → {after}: {table}"
+    );
+    // Past the limit: forks fail, and the table inside counts them.
+    let _ = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; exit 0",
+    ]);
+    // Once the sleeps are gone, a process fits again.
+    let mut last = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let out = c.cmd(&["exec", &c.id, "cat", "/dev/.runvz/user_beancounters"]);
+            let ok = out.success();
+            last = Some(out);
+            ok
+        }),
+        "{}",
+        last.as_ref().unwrap()
+    );
+    let table = last.unwrap().stdout;
+    let row = numproc(&table);
+    assert_eq!(row[2], "12", "barrier: {table}");
+    let failcnt: u64 = row[4].parse().unwrap_or(0);
+    assert!(failcnt >= 1, "no failcnt after hitting numproc: {table}");
+    report(&format!(
+        "numproc inside: held {before} → {after}, failcnt {failcnt} at the limit"
+    ));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
+/// The /proc view server's processes: (supervisor PIDs, worker PIDs).
+fn view_server() -> (Vec<i32>, Vec<i32>) {
+    let mut supervisors = Vec::new();
+    let mut workers = Vec::new();
+    for line in processes_matching(Some("internal-procview"), None) {
+        let Some(pid) = line.split(':').next().and_then(|p| p.trim().parse().ok()) else {
+            continue;
+        };
+        if line.contains("--worker") {
+            workers.push(pid);
+        } else {
+            supervisors.push(pid);
+        }
+    }
+    (supervisors, workers)
+}
+
+/// Whether the container's view (as a host process reads it, through its
+/// init's root) answers: a dead server's files fail with "Transport endpoint
+/// is not connected".
+fn view_answers(init: i32) -> Result<usize, String> {
+    fs::read_to_string(format!("/proc/{init}/root/proc/meminfo"))
+        .map(|t| t.len())
+        .map_err(|e| e.to_string())
+}
+
+/// The /proc view server killed (as the OOM killer or a stray `kill -9`
+/// would). Its worker killed: the supervisor starts another and binds its
+/// files into the container again, with no runvz command, and sysinfo still
+/// answers (the supervisor keeps the notification fds). The supervisor
+/// killed too: the files fail until the next `state` (or `exec`), which
+/// starts the server again.
+#[test]
+fn a_killed_proc_view_server_is_restarted_and_readers_recover() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let _alone = proc_view_server_lock(true);
     let out = TempDir::new("sys-out");
     let c = busybox_init(
         "sysrevive",
         out.path(),
         &[("runvz.ubc.physpages", "0:256M")],
     );
-    c.run_detached();
-    wait_file(&out.path().join("environ"));
-    let meminfo_total = || {
-        let view = c.cmd(&["exec", &c.id, "grep", "^MemTotal:", "/proc/meminfo"]);
-        view.ok();
-        view.stdout
-            .split_whitespace()
-            .nth(1)
+    // A process of the init's own (not an exec): `free` whenever /out/ask appears.
+    fs::write(
+        c.bundle.rootfs_path().join("etc/inittab"),
+        "::sysinit:/bin/sh -c 'tr \"\\0\" \"\\n\" < /proc/1/environ > /out/environ'\n\
+         ::respawn:/bin/sh -c 'while :; do if [ -e /out/ask ]; then free > /out/free 2>&1; rm /out/ask; fi; sleep 0.1; done'\n",
+    )
+    .unwrap();
+    let ask_init = || -> String {
+        let _ = fs::remove_file(out.path().join("free"));
+        fs::write(out.path().join("ask"), "").unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || !out.path().join("ask").exists()),
+            "the init's process did not answer"
+        );
+        fs::read_to_string(out.path().join("free")).unwrap_or_default()
+    };
+    let mem_of = |free: &str| -> String {
+        free.lines()
+            .find(|l| l.starts_with("Mem:"))
+            .and_then(|l| l.split_whitespace().nth(1))
             .unwrap_or("")
             .to_string()
     };
-    let server = || -> Vec<i32> {
-        processes_matching(Some("internal-procview"), None)
-            .iter()
-            .filter(|p| p.contains(&c.id))
-            .filter_map(|p| p.split(':').next()?.parse().ok())
-            .collect()
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let inside = |what: &str| -> String {
+        let view = c.cmd(&["exec", &c.id, "sh", "-c", what]);
+        view.ok();
+        view.stdout
     };
-    assert_eq!(meminfo_total(), (256 * 1024).to_string());
+    let mem_total = || inside("grep ^MemTotal: /proc/meminfo | tr -s ' ' | cut -d' ' -f2");
+    let free_total = || inside("free | grep ^Mem: | tr -s ' ' | cut -d' ' -f2");
+    assert_eq!(mem_total().trim(), "262144");
+    assert_eq!(free_total().trim(), "262144", "busybox free (sysinfo)");
     let init = c.pid();
-    for (round, revive) in ["state", "exec"].iter().enumerate() {
-        let before = server();
-        assert_eq!(before.len(), 1, "round {round}: servers {before:?}");
-        // SAFETY: kill(2) with a PID and a signal.
-        unsafe { libc::kill(before[0], libc::SIGKILL) };
-        assert!(wait_until(Duration::from_secs(5), || server().is_empty()));
-        let dead = fs::read_to_string(format!("/proc/{init}/root/proc/meminfo"));
-        report(&format!(
-            "server killed: the container's /proc/meminfo reads {:?}",
-            dead.map(|t| t.len()).map_err(|e| e.to_string())
-        ));
-        // `exec` revives it itself in the second round.
-        let said = if *revive == "state" {
-            let out = c.cmd(&["state", &c.id]);
-            out.ok();
-            out.stderr
-        } else {
-            String::new()
-        };
-        assert_eq!(
-            meminfo_total(),
-            (256 * 1024).to_string(),
-            "after {revive} (which said {said:?})"
-        );
-        let after = server();
-        assert!(
-            after.len() == 1 && after != before,
-            "round {round}: servers {after:?}"
-        );
-    }
+
+    // 1. The worker alone.
+    let (supervisors, workers) = view_server();
+    assert!(
+        supervisors.len() == 1 && workers.len() == 1,
+        "one supervisor and one worker: {supervisors:?} {workers:?}"
+    );
+    let killed = Instant::now();
+    // SAFETY: kill(2) with a PID and a signal.
+    unsafe { libc::kill(workers[0], libc::SIGKILL) };
+    let mut seen = Err(String::new());
+    let recovered = wait_until(Duration::from_secs(10), || {
+        let (_, now) = view_server();
+        seen = view_answers(init);
+        now.len() == 1 && now != workers && seen.is_ok()
+    });
+    assert!(
+        recovered,
+        "the worker was not replaced: {seen:?}, {:?}",
+        view_server()
+    );
+    report(&format!(
+        "worker killed: a new one serves the container again after {:?}, no runvz command",
+        killed.elapsed()
+    ));
+    assert_eq!(view_server().0, supervisors, "the supervisor stays");
+    assert_eq!(mem_total().trim(), "262144");
+    // The init's own filter (a process it started, not an exec) still reaches
+    // the supervisor.
+    let by_init = ask_init();
+    assert_eq!(
+        mem_of(&by_init),
+        "262144",
+        "the init's free after the worker's restart: {by_init}"
+    );
+    assert_eq!(
+        free_total().trim(),
+        "262144",
+        "sysinfo after the worker's restart"
+    );
+
+    // 2. The supervisor (its worker dies with it).
+    let (supervisors, _) = view_server();
+    // SAFETY: kill(2) with a PID and a signal.
+    unsafe { libc::kill(supervisors[0], libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(5), || view_server() == (vec![], vec![])),
+        "the server's processes stay: {:?}",
+        view_server()
+    );
+    let dead = view_answers(init);
+    report(&format!(
+        "server killed: the container's /proc/meminfo reads {dead:?}"
+    ));
+    assert!(dead.is_err(), "a dead server's files answered: {dead:?}");
+    let state = c.cmd(&["state", &c.id]);
+    state.ok();
+    assert!(
+        view_answers(init).is_ok(),
+        "after state (which said {:?}): {:?}",
+        state.stderr,
+        view_answers(init)
+    );
+    let (supervisors, workers) = view_server();
+    assert!(
+        supervisors.len() == 1 && workers.len() == 1,
+        "{supervisors:?} {workers:?}"
+    );
+    assert_eq!(mem_total().trim(), "262144", "the view after state");
+    // A process exec'd now loads the filter afresh: the new supervisor answers.
+    assert_eq!(free_total().trim(), "262144", "sysinfo of a new exec");
+    // The init's filter lost its listener with the supervisor: the kernel
+    // answers its processes' sysinfo with ENOSYS from now on (README).
+    report(&format!(
+        "after the supervisor's death, the init's own free says {:?}",
+        ask_init().trim()
+    ));
     assert_eq!(c.status().as_deref(), Some("running"));
     c.cmd(&["delete", "--force", &c.id]).ok();
     c.assert_no_leak();

@@ -31,7 +31,7 @@ pub const UBC_PREFIX: &str = "runvz.ubc.";
 
 /// System containers' annotations, read by `system` and checked there; here,
 /// what `features` says of each.
-pub const SYSTEM_KEYS: [(&str, &str); 3] = [
+pub const SYSTEM_KEYS: [(&str, &str); 4] = [
     (
         "runvz.system",
         "true|false; default: true when the process is an init (/sbin/init, systemd)",
@@ -43,6 +43,10 @@ pub const SYSTEM_KEYS: [(&str, &str); 3] = [
     (
         "runvz.userns",
         "auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | host: none",
+    ),
+    (
+        "runvz.sysinfo",
+        "container (default): a system container's sysinfo(2) answers with its memory, swap, uptime, load and threads (seccomp user notification) | host: the kernel's",
     ),
 ];
 

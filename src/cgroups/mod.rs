@@ -36,6 +36,7 @@ pub enum Version {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum File {
     PidsCurrent,
+    PidsMax,
     PidsPeak,
     /// Keyed: `max` counts refused forks.
     PidsEvents,
@@ -49,6 +50,17 @@ pub enum File {
     CpusetEffective,
     Freezer,
     Procs,
+    /// v2's memory.high (v1 has no such throttle).
+    MemoryHigh,
+    /// v1's CPU time per CPU, user and system, ns.
+    CpuUserPerCpu,
+    CpuSystemPerCpu,
+    /// v2's cpu.stat (`user_usec`, `system_usec`).
+    CpuStat,
+    /// Block I/O per device: v1's bytes and operations, v2's io.stat.
+    IoServiceBytes,
+    IoServiced,
+    IoStat,
 }
 
 /// Keys of memory.stat, named per version by the hierarchy.
@@ -432,5 +444,30 @@ pub fn check_existing(cgroup_path: &Path, systemd: bool) -> Result<()> {
 pub fn precreate_parents(cgroup_path: &Path, systemd: bool) {
     if !systemd {
         host().precreate_parents(cgroup_path);
+    }
+}
+
+/// Moves this process into cgroup `/name` of every hierarchy it can (a
+/// helper that outlives the caller leaves the caller's cgroup: an engine
+/// stops a container's scope, killing what is in it, when the container
+/// ends). Best effort: a hierarchy refused keeps the process where it was.
+pub fn join_own_cgroup(name: &str) {
+    let pid = std::process::id().to_string();
+    for root in host().roots() {
+        let dir = root.join(name);
+        if std::fs::create_dir_all(&dir).is_err() {
+            continue;
+        }
+        // v1's cpuset refuses members until it has CPUs and memory nodes.
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = dir.join(file);
+            if own.exists()
+                && std::fs::read_to_string(&own).is_ok_and(|v| v.trim().is_empty())
+                && let Ok(parent) = std::fs::read_to_string(root.join(file))
+            {
+                let _ = std::fs::write(&own, parent.trim());
+            }
+        }
+        let _ = std::fs::write(dir.join("cgroup.procs"), &pid);
     }
 }

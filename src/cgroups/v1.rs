@@ -38,6 +38,7 @@ impl Hierarchy for V1 {
     fn file(&self, cgroup_path: &Path, file: File) -> Option<PathBuf> {
         let (controller, name) = match file {
             File::PidsCurrent => ("pids", "pids.current"),
+            File::PidsMax => ("pids", "pids.max"),
             File::PidsEvents => ("pids", "pids.events"),
             File::MemoryUsage => ("memory", "memory.usage_in_bytes"),
             File::MemoryPeak => ("memory", "memory.max_usage_in_bytes"),
@@ -48,6 +49,11 @@ impl Hierarchy for V1 {
             File::Freezer => ("freezer", "freezer.state"),
             // runc looks in one hierarchy (devices); so does runvz.
             File::Procs => ("devices", "cgroup.procs"),
+            File::CpuUserPerCpu => ("cpuacct", "cpuacct.usage_percpu_user"),
+            File::CpuSystemPerCpu => ("cpuacct", "cpuacct.usage_percpu_sys"),
+            File::IoServiceBytes => ("blkio", "blkio.throttle.io_service_bytes"),
+            File::IoServiced => ("blkio", "blkio.throttle.io_serviced"),
+            File::MemoryHigh | File::CpuStat | File::IoStat => return None,
             File::PidsPeak | File::SwapPeak => return None,
         };
         Some(dir(controller, cgroup_path).join(name))

@@ -41,6 +41,7 @@ impl Hierarchy for V2 {
     fn file(&self, cgroup_path: &Path, file: File) -> Option<PathBuf> {
         let name = match file {
             File::PidsCurrent => "pids.current",
+            File::PidsMax => "pids.max",
             File::PidsPeak => "pids.peak",
             File::PidsEvents => "pids.events",
             File::MemoryUsage => "memory.current",
@@ -51,7 +52,14 @@ impl Hierarchy for V2 {
             File::CpusetEffective => "cpuset.cpus.effective",
             File::Freezer => "cgroup.freeze",
             File::Procs => "cgroup.procs",
-            File::KernelMemoryPeak => return None,
+            File::MemoryHigh => "memory.high",
+            File::CpuStat => "cpu.stat",
+            File::IoStat => "io.stat",
+            File::KernelMemoryPeak
+            | File::CpuUserPerCpu
+            | File::CpuSystemPerCpu
+            | File::IoServiceBytes
+            | File::IoServiced => return None,
         };
         Some(dir(cgroup_path).join(name))
     }

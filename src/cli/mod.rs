@@ -125,7 +125,7 @@ pub enum Command {
     Beancounters(beancounters::BeancountersArgs),
     /// shows a list of commands or help for one command
     Help(HelpArgs),
-    /// serves a system container's /proc view (started by create)
+    /// serves the system containers' /proc view (started by create)
     #[command(hide = true)]
     InternalProcview(ProcviewArgs),
 }
@@ -136,11 +136,16 @@ pub struct HelpArgs {
     pub topic: Option<String>,
 }
 
-/// `runvz internal-procview ID MOUNTPOINT` (not for people).
+/// `runvz internal-procview [--stay]`: the /proc view server of the host
+/// (started by `create`, or by its systemd unit with `--stay`).
 #[derive(Args, Debug)]
 pub struct ProcviewArgs {
-    pub id: String,
-    pub mountpoint: PathBuf,
+    /// serve even when no container is left (as a systemd unit)
+    #[arg(long)]
+    pub stay: bool,
+    /// the worker the server starts (not for people)
+    #[arg(long, hide = true)]
+    pub worker: bool,
 }
 
 /// An error that must end runvz with a particular status, as runc's does
@@ -256,8 +261,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Restore(args) => checkpoint::restore(&store()?, &global, args),
         Command::Beancounters(args) => beancounters::run(&store()?, args).map(|_| 0),
         Command::Help(args) => help(args.topic),
-        Command::InternalProcview(args) => {
-            crate::procview::serve(store()?, args.id, args.mountpoint).map(|_| 0)
-        }
+        Command::InternalProcview(args) if args.worker => crate::procview::work().map(|_| 0),
+        Command::InternalProcview(args) => crate::procview::serve(args.stay).map(|_| 0),
     }
 }

@@ -67,7 +67,7 @@ impl StateView {
 
 pub fn run(store: &Store, args: StateArgs) -> Result<()> {
     let container = store.load(&args.id)?;
-    crate::container::supervise(store, &container);
+    crate::container::supervise(&container);
     let mut view = StateView::of(&container);
     // runc's `state` leaves owner empty (only `list` fills it) and ends without a newline.
     view.owner.clear();

@@ -210,13 +210,10 @@ impl Job<'_> {
 
     fn proc_view(&mut self) -> Result<()> {
         if self.meta.system && self.opts.restore.is_none() {
-            crate::idmap::make_dir(&self.idmap_dir, self.meta.userns_start.unwrap_or(0))?;
-            crate::procview::start(
-                &mut self.spec,
-                self.store.root(),
-                self.opts.id,
-                &self.idmap_dir,
-            )?;
+            let sysinfo = self.system.as_ref().is_some_and(|s| s.sysinfo);
+            self.meta.proc_view =
+                crate::procview::start(&mut self.spec, self.store.root(), self.opts.id, sysinfo)?;
+            save_state(&self.dir, &mut self.state, Some(&self.meta))?;
         }
         Ok(())
     }
@@ -370,6 +367,7 @@ fn prepare_spec(
         userns_start: None,
         beancounters: Default::default(),
         disk_quota: None,
+        proc_view: false,
     };
     Ok((spec, meta, system, userns_root))
 }

@@ -48,7 +48,7 @@ pub fn check_state(container: &Container, ignore_paused: bool) -> Result<()> {
 /// Runs the process; in the foreground, waits and returns its exit status.
 pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u8> {
     check_state(container, opts.ignore_paused)?;
-    super::supervise(store, container);
+    super::supervise(container);
     let mut process = opts.process;
     if !opts.process_given {
         // A live `update` of numfile & co. holds for processes started later.
@@ -100,7 +100,14 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
             container.id
         ),
         err => {
-            anyhow::Error::from(err).context(format!("exec failed in container {}", container.id))
+            let err = anyhow::Error::from(err);
+            match at_process_limit(container) {
+                Some(limit) => err.context(format!(
+                    "exec failed in container {}: it has reached its process limit (numproc {limit}): cannot fork",
+                    container.id
+                )),
+                None => err.context(format!("exec failed in container {}", container.id)),
+            }
         }
     })?;
 
@@ -115,6 +122,14 @@ pub fn exec(store: &Store, container: &Container, opts: ExecOptions) -> Result<u
         .map(|c| c.receive_master())
         .transpose()?;
     wait_foreground(pid, master)
+}
+
+/// The container's process limit when it has reached it (a refused fork).
+fn at_process_limit(container: &Container) -> Option<u64> {
+    use crate::cgroups::{File, read_number};
+    let cgroup = container.cgroup_path()?;
+    let limit = read_number(&cgroup, File::PidsMax)?;
+    (read_number(&cgroup, File::PidsCurrent)? >= limit).then_some(limit)
 }
 
 /// `exec --cgroup PATH`: a sub-cgroup of the container's that exists in every

@@ -1,19 +1,13 @@
-//! Supervision of a running container's helpers, checked by `state` and
-//! `exec` (what engines call often): a system container's /proc view server
-//! that died is started again, or its files fall back to the kernel's
-//! (`procview::ensure_served`). Never fatal: the caller's command goes on.
+//! Supervision of the containers' helpers, checked by `state` and `exec`
+//! (what engines call often): a /proc view server that is gone (killed with
+//! its supervisor) is started again, which binds its files into every
+//! container again (`procview::supervise`). Never fatal: the caller's command
+//! goes on.
 
-use crate::state::{Container, Store};
+use crate::state::Container;
 
-pub fn supervise(store: &Store, container: &Container) {
-    if !container.meta.as_ref().is_some_and(|m| m.system) {
-        return;
-    }
-    let Some(init) = container.init_handle() else {
-        return;
-    };
-    let dir = crate::idmap::dir(&crate::userns::key(store.root(), &container.id));
-    if let Err(err) = crate::procview::ensure_served(store.root(), &container.id, &dir, &init) {
-        tracing::warn!("container {}: {err:#}", container.id);
+pub fn supervise(container: &Container) {
+    if container.meta.as_ref().is_some_and(|m| m.proc_view) && container.live_pid().is_some() {
+        crate::procview::supervise();
     }
 }

@@ -65,6 +65,7 @@ fn salvage_meta(dir: &Path) -> Option<Meta> {
         userns_start: None,
         beancounters: Default::default(),
         disk_quota: None,
+        proc_view: false,
     })
 }
 
@@ -83,12 +84,10 @@ fn undo(step: Step, container: &Container) -> Result<()> {
         // The cgroup it chowned goes with Build's.
         Step::Delegate => Ok(()),
         Step::Build => undo_build(container),
-        Step::ProcView => {
-            if let Some(key) = range_key(container) {
-                crate::procview::stop(&crate::idmap::dir(&key));
-            }
-            Ok(())
-        }
+        Step::ProcView => match range_key(container) {
+            Some(key) => crate::procview::unregister(&key),
+            None => Ok(()),
+        },
         // Idmapped mounts (the rootfs, bind sources) go before any file is
         // removed: nothing may be removed through them. A restore's bind of
         // the rootfs for CRIU likewise.

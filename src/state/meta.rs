@@ -37,6 +37,10 @@ pub struct Meta {
     /// (`runvz.ubc.numproc` → `"500:500"`), on top of config.json's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub beancounters: BTreeMap<String, String>,
+    /// Whether its /proc view is served (system containers, where the host
+    /// has FUSE).
+    #[serde(default)]
+    pub proc_view: bool,
     /// The disk quota (`runvz.diskspace`, `runvz.diskinodes`), once planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_quota: Option<crate::quota::Quota>,

@@ -59,6 +59,12 @@ impl Store {
         Ok(Self { root })
     }
 
+    /// The store at `root` if it exists (made by nobody else).
+    pub fn existing(root: &Path) -> Option<Self> {
+        let root = fs::canonicalize(root).ok()?;
+        root.is_dir().then_some(Self { root })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

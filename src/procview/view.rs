@@ -1,0 +1,432 @@
+//! The FUSE filesystem: a directory per container served (named by its
+//! key, [`super::dir_name`]) holding the files of [`FILES`], each made at
+//! open from that container's cgroup. A file belongs to one container: the
+//! kernel keeps one size and one page cache per file, and `sendfile` (busybox
+//! `cat`) reads through both, so files shared by containers would show one
+//! container's numbers to another. A reader in another container is refused;
+//! the host may read any.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use fuser::{
+    FileAttr, FileType, Filesystem, MountOption, Notifier, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, Request,
+};
+
+use super::load::{Loads, loads_path};
+use super::{Entry, FILES, HOME, dir_name};
+
+/// Mounts the view at `mountpoint` and serves it until unmounted.
+pub fn mount(mountpoint: &Path) -> Result<()> {
+    // fuser mounts by path: refuse one a symlink would lead elsewhere.
+    let resolved = std::fs::canonicalize(mountpoint)
+        .with_context(|| format!("cannot resolve {}", mountpoint.display()))?;
+    if resolved != mountpoint {
+        bail!(
+            "the /proc view's mount point {} leads to {}: refused",
+            mountpoint.display(),
+            resolved.display()
+        );
+    }
+    let notifier = Arc::new(OnceLock::new());
+    let view = View {
+        containers: Containers::default(),
+        loads: Stamped::new(loads_path()),
+        snapshots: HashMap::new(),
+        next_handle: 1,
+        sizes: HashMap::new(),
+        notifier: Arc::clone(&notifier),
+    };
+    let mut session = fuser::Session::new(
+        view,
+        mountpoint,
+        &[
+            MountOption::FSName("runvz-procview".into()),
+            MountOption::RO,
+            // The containers' processes are other users (their own ranges).
+            MountOption::AllowOther,
+        ],
+    )
+    .with_context(|| format!("cannot mount the /proc view at {}", mountpoint.display()))?;
+    let _ = notifier.set(session.notifier());
+    session
+        .run()
+        .with_context(|| format!("the /proc view at {} failed", mountpoint.display()))
+}
+
+struct View {
+    containers: Containers,
+    loads: Stamped<Loads>,
+    /// Each open file's contents as they were at open, by file handle, so a
+    /// reader that reads in pieces gets one consistent file.
+    snapshots: HashMap<u64, String>,
+    next_handle: u64,
+    /// The size the kernel holds for each file, as far as the server knows.
+    sizes: HashMap<u64, u64>,
+    notifier: Arc<OnceLock<Notifier>>,
+}
+
+/// A JSON file as last read, read again only once it was replaced (every
+/// write of it is a rename: a new inode).
+struct Stamped<T> {
+    path: PathBuf,
+    stamp: Option<(u64, i64, i64)>,
+    value: T,
+}
+
+impl<T: serde::de::DeserializeOwned + Default> Stamped<T> {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            stamp: None,
+            value: T::default(),
+        }
+    }
+
+    /// True when it was read again.
+    fn refresh(&mut self) -> bool {
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));
+        if stamp.is_some() && stamp == self.stamp {
+            return false;
+        }
+        self.value = std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        self.stamp = stamp;
+        true
+    }
+}
+
+/// Inodes: the root is 1; container `slot` has its directory at
+/// `SLOT_BASE + slot * SLOT_SIZE` and its files right after it.
+const SLOT_BASE: u64 = 16;
+const SLOT_SIZE: u64 = 16;
+const _: () = assert!(FILES.len() < SLOT_SIZE as usize);
+
+/// What an inode is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Node {
+    Root,
+    Dir(u64),
+    File(u64, usize),
+}
+
+fn node(ino: u64) -> Option<Node> {
+    match ino {
+        1 => Some(Node::Root),
+        _ if ino >= SLOT_BASE => {
+            let (slot, offset) = ((ino - SLOT_BASE) / SLOT_SIZE, (ino - SLOT_BASE) % SLOT_SIZE);
+            match offset {
+                0 => Some(Node::Dir(slot)),
+                n if (n as usize) <= FILES.len() => Some(Node::File(slot, n as usize - 1)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn dir_ino(slot: u64) -> u64 {
+    SLOT_BASE + slot * SLOT_SIZE
+}
+
+/// The table of containers as last read: a slot (inode range) for each one
+/// seen, kept for the worker's life, and the cgroup each one is in.
+struct Containers {
+    table: Stamped<BTreeMap<String, Entry>>,
+    slots: HashMap<String, u64>,
+    keys: Vec<String>,
+    /// Container cgroup → key, for the containers whose cgroup is known.
+    by_cgroup: HashMap<PathBuf, String>,
+}
+
+impl Default for Containers {
+    fn default() -> Self {
+        Self {
+            table: Stamped::new(Path::new(HOME).join("containers.json")),
+            slots: HashMap::new(),
+            keys: Vec::new(),
+            by_cgroup: HashMap::new(),
+        }
+    }
+}
+
+impl Containers {
+    fn refresh(&mut self) {
+        if self.table.refresh() {
+            self.by_cgroup.clear();
+            for key in self.table.value.keys() {
+                if !self.slots.contains_key(key) {
+                    self.slots.insert(key.clone(), self.keys.len() as u64);
+                    self.keys.push(key.clone());
+                }
+            }
+        }
+    }
+
+    /// The container served in `slot`, if it still is.
+    fn at(&mut self, slot: u64) -> Option<(String, Entry)> {
+        self.refresh();
+        let key = self.keys.get(slot as usize)?;
+        Some((key.clone(), self.table.value.get(key)?.clone()))
+    }
+
+    /// The slot of the container whose directory is `name`.
+    fn named(&mut self, name: &OsStr) -> Option<u64> {
+        self.refresh();
+        let key = self
+            .table
+            .value
+            .keys()
+            .find(|key| OsStr::new(&dir_name(key)) == name)?;
+        self.slots.get(key).copied()
+    }
+
+    /// The served containers' slots and directory names.
+    fn listing(&mut self) -> Vec<(u64, String)> {
+        self.refresh();
+        self.table
+            .value
+            .keys()
+            .filter_map(|key| Some((*self.slots.get(key)?, dir_name(key))))
+            .collect()
+    }
+
+    /// The container process `pid` is in (or in one inside it).
+    fn of_reader(&mut self, pid: u32) -> Option<String> {
+        let reader = crate::cgroups::host().cgroup_of(pid as i32)?;
+        self.refresh();
+        if self.by_cgroup.len() < self.table.value.len() {
+            let known: std::collections::HashSet<&String> = self.by_cgroup.values().collect();
+            let found: Vec<(PathBuf, String)> = self
+                .table
+                .value
+                .iter()
+                .filter(|(key, _)| !known.contains(key))
+                .filter_map(|(key, entry)| {
+                    Some((super::render::cgroup_of(&entry.load()?)?, key.clone()))
+                })
+                .collect();
+            self.by_cgroup.extend(found);
+        }
+        reader
+            .ancestors()
+            .find_map(|cgroup| self.by_cgroup.get(cgroup))
+            .cloned()
+    }
+}
+
+fn attr(ino: u64, kind: FileType, size: u64) -> FileAttr {
+    let now = SystemTime::now();
+    FileAttr {
+        ino,
+        size,
+        blocks: 0,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        crtime: now,
+        kind,
+        perm: if kind == FileType::Directory {
+            0o555
+        } else {
+            0o444
+        },
+        nlink: if kind == FileType::Directory { 2 } else { 1 },
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// No caching of attributes: the size changes as the contents do.
+const TTL: Duration = Duration::ZERO;
+/// Reads go to the server every time, not to the page cache.
+const FOPEN_DIRECT_IO: u32 = 1;
+
+impl Filesystem for View {
+    fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let ino = match node(parent) {
+            Some(Node::Root) => self.containers.named(name).map(dir_ino),
+            Some(Node::Dir(slot)) => FILES
+                .iter()
+                .position(|f| OsStr::new(f.name) == name)
+                .map(|index| dir_ino(slot) + 1 + index as u64),
+            _ => None,
+        };
+        match ino.and_then(|ino| self.attributes(ino, req.pid())) {
+            Some(attr) => reply.entry(&TTL, &attr, 0),
+            None => reply.error(libc::ENOENT),
+        }
+    }
+
+    fn getattr(&mut self, req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.attributes(ino, req.pid()) {
+            Some(attr) => reply.attr(&TTL, &attr),
+            None => reply.error(libc::ENOENT),
+        }
+    }
+
+    fn open(&mut self, req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        let Some(Node::File(slot, index)) = node(ino) else {
+            reply.error(libc::EISDIR);
+            return;
+        };
+        match self.contents(slot, index, req.pid()) {
+            Ok(text) => {
+                self.grow(ino, &text);
+                let handle = self.next_handle;
+                self.next_handle += 1;
+                self.snapshots.insert(handle, text);
+                reply.opened(handle, FOPEN_DIRECT_IO);
+            }
+            Err(errno) => reply.error(errno),
+        }
+    }
+
+    fn release(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.snapshots.remove(&fh);
+        reply.ok();
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let Some(text) = self.snapshots.get(&fh) else {
+            reply.error(libc::EBADF);
+            return;
+        };
+        let bytes = text.as_bytes();
+        let start = (offset.max(0) as usize).min(bytes.len());
+        let end = (start + size as usize).min(bytes.len());
+        if end < start + size as usize {
+            // A short read: the kernel takes the end of the file for its size.
+            self.sizes.insert(ino, end as u64);
+        }
+        reply.data(&bytes[start..end]);
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let mut entries = vec![
+            (ino, FileType::Directory, ".".to_string()),
+            (1, FileType::Directory, "..".to_string()),
+        ];
+        match node(ino) {
+            Some(Node::Root) => entries.extend(
+                self.containers
+                    .listing()
+                    .into_iter()
+                    .map(|(slot, name)| (dir_ino(slot), FileType::Directory, name)),
+            ),
+            Some(Node::Dir(slot)) if self.containers.at(slot).is_some() => {
+                entries.extend(FILES.iter().enumerate().map(|(i, f)| {
+                    (
+                        dir_ino(slot) + 1 + i as u64,
+                        FileType::RegularFile,
+                        f.name.to_string(),
+                    )
+                }))
+            }
+            _ => {
+                reply.error(libc::ENOTDIR);
+                return;
+            }
+        }
+        for (index, (ino, kind, name)) in
+            entries.into_iter().enumerate().skip(offset.max(0) as usize)
+        {
+            if reply.add(ino, index as i64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}
+
+impl View {
+    /// The attributes of `ino` (a file's size as it reads now), if it exists.
+    fn attributes(&mut self, ino: u64, pid: u32) -> Option<FileAttr> {
+        match node(ino)? {
+            Node::Root => Some(attr(ino, FileType::Directory, 0)),
+            Node::Dir(slot) => {
+                self.containers.at(slot)?;
+                Some(attr(ino, FileType::Directory, 0))
+            }
+            Node::File(slot, index) => {
+                let size = self.contents(slot, index, pid).ok()?.len() as u64;
+                self.sizes.insert(ino, size);
+                Some(attr(ino, FileType::RegularFile, size))
+            }
+        }
+    }
+
+    /// File `index` of the container in `slot`, as process `pid` reads it
+    /// now; EACCES for a reader in another container.
+    fn contents(&mut self, slot: u64, index: usize, pid: u32) -> Result<String, i32> {
+        let file = FILES.get(index).ok_or(libc::ENOENT)?;
+        let (key, entry) = self.containers.at(slot).ok_or(libc::ENOENT)?;
+        if pid != 0
+            && let Some(reader) = self.containers.of_reader(pid)
+            && reader != key
+        {
+            return Err(libc::EACCES);
+        }
+        self.loads.refresh();
+        let load = self.loads.value.get(&key).copied();
+        let container = entry.load().ok_or(libc::ENOENT)?;
+        // What the container cannot be read for: the kernel's file, as without a view.
+        Ok(super::render::render(file.name, &container, load)
+            .unwrap_or_else(|| std::fs::read_to_string(file.path).unwrap_or_default()))
+    }
+
+    /// A file about to be read longer than the size the kernel holds for it:
+    /// `sendfile` (busybox `cat`) would stop at that size, so the new
+    /// contents go to the kernel first, which makes the size theirs. (A
+    /// shorter file needs nothing: the short read sets the size.)
+    fn grow(&mut self, ino: u64, text: &str) {
+        let len = text.len() as u64;
+        if self.sizes.get(&ino).is_some_and(|&known| known >= len) {
+            return;
+        }
+        if let Some(notifier) = self.notifier.get()
+            && notifier.store(ino, 0, text.as_bytes()).is_ok()
+        {
+            self.sizes.insert(ino, len);
+        }
+    }
+}
