@@ -38,6 +38,37 @@ fn host_memory_used_kib() -> u64 {
     field("MemTotal:") - field("MemAvailable:")
 }
 
+/// Resident and proportional memory of the /proc view server's supervisor
+/// and worker, KiB: `supervisor RSS/PSS, worker RSS/PSS`.
+fn view_server_memory() -> String {
+    let mut parts = Vec::new();
+    for line in processes_matching(Some("internal-procview"), None) {
+        let Some(pid) = line
+            .split(':')
+            .next()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let role = if line.contains("--worker") {
+            "worker"
+        } else {
+            "supervisor"
+        };
+        parts.push(format!("{role} {}/{} KiB", field("Rss:"), field("Pss:")));
+    }
+    parts.sort();
+    parts.join(", ")
+}
+
 /// One container of the load: a bundle of its own (just config.json) on a
 /// shared read-only rootfs.
 struct Member {
@@ -191,6 +222,30 @@ fn many_plain_and_system_containers_at_once() {
     );
     let memory_peak = host_memory_used_kib();
 
+    // The one /proc view server serves every system container: each one's
+    // meminfo read through its directory on the host, and the server's
+    // memory with all of them.
+    let view = if Path::new("/dev/fuse").exists() {
+        let start = Instant::now();
+        let mut read = 0;
+        for m in members.list.iter().skip(1).step_by(2) {
+            let file = format!(
+                "/run/runvz.procview/{}/meminfo",
+                runvz_key_name(&runvz_key(&rt, &m.id))
+            );
+            let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(text.starts_with("MemTotal:"), "{file}: {text}");
+            read += 1;
+        }
+        let per_read = start.elapsed() / read.max(1);
+        format!(
+            "; /proc view server: {read} containers, a meminfo read {per_read:.0?}, resident/proportional: {}",
+            view_server_memory()
+        )
+    } else {
+        String::new()
+    };
+
     let start = Instant::now();
     let bc = rt.cmd_timeout(
         &["beancounters", "--format", "json"],
@@ -222,7 +277,7 @@ fn many_plain_and_system_containers_at_once() {
     report(&format!(
         "load: {n} containers ({} plain, {} system) by {WORKERS} workers: started in {started_in:.1?}, \
          list {listed_in:.1?}, beancounters {counted_in:.1?}, deleted in {deleted_in:.1?}; \
-         host memory {per_container} KiB per container; {} left behind",
+         host memory {per_container} KiB per container; {} left behind{view}",
         n - n / 2,
         n / 2,
         left.len()

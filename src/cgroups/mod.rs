@@ -383,6 +383,13 @@ pub fn memory_stat(cgroup_path: &Path, stat: Stat) -> Option<u64> {
     read_keyed(cgroup_path, File::MemoryStat, key)
 }
 
+/// Several memory.stat values from one read of the file (it is long on v1,
+/// and the kernel adds it up at every read).
+pub fn memory_stats<const N: usize>(cgroup_path: &Path, stats: [Stat; N]) -> [Option<u64>; N] {
+    let text = read_file(cgroup_path, File::MemoryStat).unwrap_or_default();
+    stats.map(|stat| keyed_value(&text, host().stat_key(stat)?))
+}
+
 /// The value of `key` in a flat keyed cgroup file (memory.stat, *.events).
 pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {

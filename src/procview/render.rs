@@ -77,9 +77,10 @@ pub fn memory(cgroup: &Path, host: &str) -> Option<Memory> {
     if total >= kb_of(host, "MemTotal:") {
         return None;
     }
-    let stat = |stat| cgroups::memory_stat(cgroup, stat).unwrap_or(0) / 1024;
+    let [cached, shmem, slab_reclaimable] =
+        cgroups::memory_stats(cgroup, [Stat::Cache, Stat::Shmem, Stat::SlabReclaimable])
+            .map(|kb| kb.unwrap_or(0) / 1024);
     let used = cgroups::read_number(cgroup, File::MemoryUsage).unwrap_or(0) / 1024;
-    let (cached, shmem) = (stat(Stat::Cache), stat(Stat::Shmem));
     let free = total.saturating_sub(used);
     let host_swap = kb_of(host, "SwapTotal:");
     let swap_total = cgroups::host()
@@ -91,7 +92,7 @@ pub fn memory(cgroup: &Path, host: &str) -> Option<Memory> {
         available: (free + cached.saturating_sub(shmem)).min(total),
         cached,
         shmem,
-        slab_reclaimable: stat(Stat::SlabReclaimable),
+        slab_reclaimable,
         swap_total,
         swap_used: (cgroups::host().swap_usage(cgroup).unwrap_or(0) / 1024).min(swap_total),
     })

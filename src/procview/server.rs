@@ -209,16 +209,31 @@ impl Supervisor {
         let ready = ready_path();
         let mut next_sample = Instant::now();
         let mut empty_since: Option<Instant> = None;
+        // Workers that could not be started or did not mount, in a row.
+        let mut failed = 0;
         loop {
             let _ = std::fs::remove_file(&ready);
             unmount_dead()?;
             let started = Instant::now();
-            let mut worker = spawn_worker()?;
-            if !wait_answering(&mut worker) {
+            let worker = spawn_worker().and_then(|mut worker| {
+                if wait_answering(&mut worker) {
+                    return Ok(worker);
+                }
                 let _ = worker.kill();
                 let _ = worker.wait();
-                bail!("the /proc view worker did not mount {MOUNT}");
-            }
+                bail!("the /proc view worker did not mount {MOUNT}")
+            });
+            let mut worker = match worker {
+                Ok(worker) => worker,
+                Err(err) if failed < 5 => {
+                    tracing::warn!("{err:#}: trying again");
+                    failed += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            failed = 0;
             rebind_all();
             crate::files::write_atomic(&ready, std::process::id().to_string().as_bytes())?;
             let pidfd = crate::signal::ProcessHandle::open(worker.id() as i32, |_| true)
@@ -340,9 +355,10 @@ fn numbers(key: &str, loads: &Loads) -> Option<sysinfo::Numbers> {
 /// `runvz internal-procview --worker`, started by the supervisor: mounts the
 /// view and serves until unmounted (or its supervisor dies).
 fn spawn_worker() -> Result<Child> {
-    let exe = std::env::current_exe().context("cannot find runvz's own binary")?;
+    // The supervisor's own binary, even once a new runvz replaced it on disk
+    // (an upgrade): the worker speaks the same protocol of files.
     let supervisor = std::process::id() as i32;
-    let mut worker = Command::new(exe);
+    let mut worker = Command::new("/proc/self/exe");
     worker
         .args(["internal-procview", "--worker"])
         .stdin(Stdio::null())

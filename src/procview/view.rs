@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use fuser::{
@@ -21,6 +21,7 @@ use fuser::{
 
 use super::load::{Loads, loads_path};
 use super::{Entry, FILES, HOME, dir_name};
+use crate::state::Container;
 
 /// Mounts the view at `mountpoint` and serves it until unmounted.
 pub fn mount(mountpoint: &Path) -> Result<()> {
@@ -42,6 +43,8 @@ pub fn mount(mountpoint: &Path) -> Result<()> {
         next_handle: 1,
         sizes: HashMap::new(),
         notifier: Arc::clone(&notifier),
+        recent: HashMap::new(),
+        loaded: HashMap::new(),
     };
     let mut session = fuser::Session::new(
         view,
@@ -70,7 +73,15 @@ struct View {
     /// The size the kernel holds for each file, as far as the server knows.
     sizes: HashMap<u64, u64>,
     notifier: Arc<OnceLock<Notifier>>,
+    /// Each file as last made for its size (a lookup or stat), which the
+    /// open right after takes instead of making it again.
+    recent: HashMap<u64, (Instant, String)>,
+    /// Each container's state as last read, by key, with its file's stamp.
+    loaded: HashMap<String, ((u64, i64, i64), Container)>,
 }
+
+/// How long a file made for its size serves the open that follows.
+const RECENT: Duration = Duration::from_millis(50);
 
 /// A JSON file as last read, read again only once it was replaced (every
 /// write of it is a rename: a new inode).
@@ -147,6 +158,8 @@ struct Containers {
     keys: Vec<String>,
     /// Container cgroup → key, for the containers whose cgroup is known.
     by_cgroup: HashMap<PathBuf, String>,
+    /// When the table was last checked.
+    checked: Option<Instant>,
 }
 
 impl Default for Containers {
@@ -156,12 +169,23 @@ impl Default for Containers {
             slots: HashMap::new(),
             keys: Vec::new(),
             by_cgroup: HashMap::new(),
+            checked: None,
         }
     }
 }
 
 impl Containers {
+    /// Reads the table again if it changed, at most every [`RECENT`] (a
+    /// lookup that misses reads it at once: a container just registered).
     fn refresh(&mut self) {
+        if self.checked.is_some_and(|at| at.elapsed() < RECENT) {
+            return;
+        }
+        self.force_refresh();
+    }
+
+    fn force_refresh(&mut self) {
+        self.checked = Some(Instant::now());
         if self.table.refresh() {
             self.by_cgroup.clear();
             for key in self.table.value.keys() {
@@ -183,12 +207,18 @@ impl Containers {
     /// The slot of the container whose directory is `name`.
     fn named(&mut self, name: &OsStr) -> Option<u64> {
         self.refresh();
-        let key = self
-            .table
-            .value
-            .keys()
-            .find(|key| OsStr::new(&dir_name(key)) == name)?;
-        self.slots.get(key).copied()
+        let find = |containers: &Self| {
+            let key = containers
+                .table
+                .value
+                .keys()
+                .find(|key| OsStr::new(&dir_name(key)) == name)?;
+            containers.slots.get(key).copied()
+        };
+        find(self).or_else(|| {
+            self.force_refresh();
+            find(self)
+        })
     }
 
     /// The served containers' slots and directory names.
@@ -256,7 +286,7 @@ const TTL: Duration = Duration::ZERO;
 const FOPEN_DIRECT_IO: u32 = 1;
 
 impl Filesystem for View {
-    fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let ino = match node(parent) {
             Some(Node::Root) => self.containers.named(name).map(dir_ino),
             Some(Node::Dir(slot)) => FILES
@@ -265,14 +295,14 @@ impl Filesystem for View {
                 .map(|index| dir_ino(slot) + 1 + index as u64),
             _ => None,
         };
-        match ino.and_then(|ino| self.attributes(ino, req.pid())) {
+        match ino.and_then(|ino| self.attributes(ino)) {
             Some(attr) => reply.entry(&TTL, &attr, 0),
             None => reply.error(libc::ENOENT),
         }
     }
 
-    fn getattr(&mut self, req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        match self.attributes(ino, req.pid()) {
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.attributes(ino) {
             Some(attr) => reply.attr(&TTL, &attr),
             None => reply.error(libc::ENOENT),
         }
@@ -283,7 +313,15 @@ impl Filesystem for View {
             reply.error(libc::EISDIR);
             return;
         };
-        match self.contents(slot, index, req.pid()) {
+        if let Err(errno) = self.check_reader(slot, req.pid()) {
+            reply.error(errno);
+            return;
+        }
+        let contents = match self.recent.remove(&ino) {
+            Some((at, text)) if at.elapsed() < RECENT => Ok(text),
+            _ => self.contents(slot, index),
+        };
+        match contents {
             Ok(text) => {
                 self.grow(ino, &text);
                 let handle = self.next_handle;
@@ -380,7 +418,7 @@ impl Filesystem for View {
 
 impl View {
     /// The attributes of `ino` (a file's size as it reads now), if it exists.
-    fn attributes(&mut self, ino: u64, pid: u32) -> Option<FileAttr> {
+    fn attributes(&mut self, ino: u64) -> Option<FileAttr> {
         match node(ino)? {
             Node::Root => Some(attr(ino, FileType::Directory, 0)),
             Node::Dir(slot) => {
@@ -388,30 +426,60 @@ impl View {
                 Some(attr(ino, FileType::Directory, 0))
             }
             Node::File(slot, index) => {
-                let size = self.contents(slot, index, pid).ok()?.len() as u64;
+                // A stat right after a lookup (an open's fstat) takes the
+                // file just made.
+                let text = match self.recent.remove(&ino) {
+                    Some((at, text)) if at.elapsed() < RECENT => text,
+                    _ => self.contents(slot, index).ok()?,
+                };
+                let size = text.len() as u64;
                 self.sizes.insert(ino, size);
+                self.recent.insert(ino, (Instant::now(), text));
                 Some(attr(ino, FileType::RegularFile, size))
             }
         }
     }
 
-    /// File `index` of the container in `slot`, as process `pid` reads it
-    /// now; EACCES for a reader in another container.
-    fn contents(&mut self, slot: u64, index: usize, pid: u32) -> Result<String, i32> {
+    /// File `index` of the container in `slot` as it reads now.
+    fn contents(&mut self, slot: u64, index: usize) -> Result<String, i32> {
         let file = FILES.get(index).ok_or(libc::ENOENT)?;
         let (key, entry) = self.containers.at(slot).ok_or(libc::ENOENT)?;
-        if pid != 0
-            && let Some(reader) = self.containers.of_reader(pid)
-            && reader != key
-        {
-            return Err(libc::EACCES);
-        }
         self.loads.refresh();
         let load = self.loads.value.get(&key).copied();
-        let container = entry.load().ok_or(libc::ENOENT)?;
+        let container = self.container(&key, &entry).ok_or(libc::ENOENT)?;
         // What the container cannot be read for: the kernel's file, as without a view.
-        Ok(super::render::render(file.name, &container, load)
+        Ok(super::render::render(file.name, container, load)
             .unwrap_or_else(|| std::fs::read_to_string(file.path).unwrap_or_default()))
+    }
+
+    /// EACCES for a reader in a container other than the one in `slot` (at
+    /// open: a stat tells another container no more than a size).
+    fn check_reader(&mut self, slot: u64, pid: u32) -> Result<(), i32> {
+        let (key, _) = self.containers.at(slot).ok_or(libc::ENOENT)?;
+        match self.containers.of_reader(pid) {
+            Some(reader) if pid != 0 && reader != key => Err(libc::EACCES),
+            _ => Ok(()),
+        }
+    }
+
+    /// The container's state, read again only when its state file changed.
+    fn container(&mut self, key: &str, entry: &Entry) -> Option<&Container> {
+        let stamp = std::fs::metadata(entry.root.join(&entry.id).join("state.json"))
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))?;
+        if self.loaded.len() > 2 * self.containers.table.value.len() + 16 {
+            let served = &self.containers.table.value;
+            self.loaded.retain(|key, _| served.contains_key(key));
+        }
+        if self
+            .loaded
+            .get(key)
+            .is_none_or(|(known, _)| *known != stamp)
+        {
+            let container = entry.load()?;
+            self.loaded.insert(key.to_string(), (stamp, container));
+        }
+        self.loaded.get(key).map(|(_, container)| container)
     }
 
     /// A file about to be read longer than the size the kernel holds for it:
