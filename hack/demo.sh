@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# demo.sh RUNVZ — a container's life under runvz, one printed step at a time:
-# spec → create (with beancounters) → state → start → exec → ps → beancounters →
-# update → pause/resume → kill → delete.
+# demo.sh RUNVZ — the product's main job on one screen: a *system* container
+# (config.json.example: OpenVZ's beancounters, its own user-namespace range,
+# an init) booted from a busybox-init rootfs, what `free`, `nproc`, `uptime` and
+# its beancounters say inside next to the host's view of the same container,
+# then update, pause/resume and a clean halt.
 set -euo pipefail
 RUNVZ=$(realpath "${1:-target/release/runvz}")
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,46 +15,43 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 rv() { step "$RUNVZ" --root "$ROOT" "$@"; }
+inside() { step "$RUNVZ" --root "$ROOT" exec "$ID" sh -c "$1"; }
+note() { printf '\n\033[2m# %s\033[0m\n' "$*"; }
 
 sh "$HERE/hack/mkrootfs.sh" "$HERE/target/demo-rootfs"
 mkdir -p "$WORK/bundle" && cp -a "$HERE/target/demo-rootfs" "$WORK/bundle/rootfs"
+# busybox's init boots it: a getty-less server with one service.
+ln -sf /bin/busybox "$WORK/bundle/rootfs/sbin/init"
+printf '::respawn:/bin/sh -c "while :; do sleep 60; done"\n' > "$WORK/bundle/rootfs/etc/inittab"
+cp "$HERE/config.json.example" "$WORK/bundle/config.json"
 cd "$WORK/bundle"
-rv spec
-# A long-running init with no terminal, so the demo can talk to it.
-python3 - <<'PY'
-import json
-c = json.load(open("config.json"))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c", "trap 'echo init: got TERM; exit 0' TERM; while :; do sleep 1; done"]
-c["root"]["readonly"] = False
-# OpenVZ-style limits: 64 processes, 256 MiB of RAM, 1024/2048 open files, half a CPU.
-c["annotations"] = {
-    "runvz.ubc.numproc": "64",
-    "runvz.ubc.physpages": "0:256M",
-    "runvz.ubc.numfile": "1024:2048",
-    "runvz.cpuunits": "1000",
-    "runvz.cpulimit": "50",
-}
-json.dump(c, open("config.json", "w"), indent=2)
-PY
-rv create --bundle "$WORK/bundle" "$ID"
-rv state "$ID"
-rv start "$ID"
+note "config.json.example: a system container with OpenVZ's beancounters (physpages 512M, numproc 240, cpus 1, ...)"
+step grep -E '"runvz\.(system|ubc.physpages|ubc.numproc|cpus|cpulimit)"' config.json
+rv run -d --bundle "$WORK/bundle" "$ID"
 rv list
-rv exec "$ID" sh -c 'echo "hello from $(hostname): pid $$, uid $(id -u)"; cat /proc/1/cmdline | tr "\0" " "; echo'
+note "inside, the container is a server of its own: 512 MiB, 1 CPU, up a moment, its own load"
+inside 'free; nproc; uptime; head -n 3 /proc/meminfo; cat /proc/loadavg'
+note "...and its own root, in a user-namespace range of its own on the host"
+inside 'id; cat /proc/self/uid_map'
+note "the host, for comparison"
+step sh -c "free | head -n 2; nproc; uptime"
+note "its beancounters, inside (/dev/.runvz/user_beancounters) and from the host"
+inside 'head -n 8 /dev/.runvz/user_beancounters'
+step sh -c "'$RUNVZ' --root '$ROOT' beancounters '$ID' | head -n 8"
+rv update --numproc 480 "$ID"
+inside 'grep -E "resource|numproc" /dev/.runvz/user_beancounters'
 rv ps "$ID"
-rv beancounters "$ID"
-rv update --numproc 128 "$ID"
-step sh -c "'$RUNVZ' --root '$ROOT' beancounters '$ID' | grep -E 'resource|numproc'"
 rv pause "$ID"
-rv state "$ID"
+status() { step sh -c "'$RUNVZ' --root '$ROOT' state '$ID' | grep '\"status\"'"; }
+status
 rv resume "$ID"
-rv kill "$ID" TERM
-for _ in $(seq 50); do
+note "kill sends SIGTERM, which runvz turns into busybox init's halt signal: a clean shutdown"
+rv kill "$ID"
+for _ in $(seq 100); do
   "$RUNVZ" --root "$ROOT" state "$ID" | grep -q '"stopped"' && break
   sleep 0.1
 done
-rv state "$ID"
+status
 rv delete "$ID"
 step ls "$ROOT"
-echo; echo "demo finished: container $ID created, run, paused, stopped and deleted."
+echo; echo "demo finished: system container $ID booted, seen from inside and out, updated, paused, halted and deleted."

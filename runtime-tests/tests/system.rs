@@ -204,6 +204,14 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
         &[("runvz.ubc.physpages", "0:256M"), ("runvz.cpulimit", "100")],
     );
     c.run_detached();
+    // The very first read, right after `run -d`, is the container's already
+    // (the host may read a container's files in its directory of the view).
+    let first = fs::read_to_string(format!(
+        "/run/runvz.procview/{}/meminfo",
+        runvz_key_name(&runvz_key(&c.rt, &c.id))
+    ))
+    .unwrap();
+    assert!(first.starts_with("MemTotal:         262144 kB"), "{first}");
     wait_file(&out.path().join("environ"));
     let view = c.cmd(&[
         "exec",

@@ -64,6 +64,16 @@ impl Load {
     }
 }
 
+/// A container not sampled yet (its first 5 s): no averages, its threads
+/// as they are now.
+pub fn unsampled(cgroup: &Path) -> Load {
+    let mut load = Load::default();
+    let now = sample(cgroup);
+    (load.running, load.blocked, load.threads, load.last_pid) =
+        (now.running, now.blocked, now.threads, now.last_pid);
+    load
+}
+
 /// One look at a container's threads.
 #[derive(Debug, Default)]
 struct Sample {
@@ -113,7 +123,12 @@ pub fn sample_all(loads: &mut Loads) -> Result<()> {
         let Some(cgroup) = entry.load().as_ref().and_then(super::render::cgroup_of) else {
             continue;
         };
-        loads.entry(key.clone()).or_default().fold(&sample(&cgroup));
+        let sample = sample(&cgroup);
+        // A container still being made has no threads yet: its averages
+        // start with its first.
+        if sample.threads > 0 {
+            loads.entry(key.clone()).or_default().fold(&sample);
+        }
     }
     crate::files::write_atomic(&loads_path(), &serde_json::to_vec(loads)?)
 }

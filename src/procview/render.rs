@@ -14,7 +14,7 @@ use crate::state::Container;
 /// read (the caller shows the host's file).
 pub fn render(name: &str, container: &Container, load: Option<Load>) -> Option<String> {
     let cgroup = cgroup_of(container)?;
-    let load = load.unwrap_or_default();
+    let load = load.unwrap_or_else(|| super::load::unsampled(&cgroup));
     match name {
         "meminfo" => Some(meminfo(&cgroup)),
         "cpuinfo" => Some(cpuinfo(&cgroup)),

@@ -73,9 +73,10 @@ struct View {
     /// The size the kernel holds for each file, as far as the server knows.
     sizes: HashMap<u64, u64>,
     notifier: Arc<OnceLock<Notifier>>,
-    /// Each file as last made for its size (a lookup or stat), which the
-    /// open right after takes instead of making it again.
-    recent: HashMap<u64, (Instant, String)>,
+    /// Each file as last made for its size (a lookup or stat) and the
+    /// process it was made for, which that process's open right after takes
+    /// instead of making it again.
+    recent: HashMap<u64, (Instant, u32, String)>,
     /// Each container's state as last read, by key, with its file's stamp.
     loaded: HashMap<String, ((u64, i64, i64), Container)>,
 }
@@ -286,7 +287,7 @@ const TTL: Duration = Duration::ZERO;
 const FOPEN_DIRECT_IO: u32 = 1;
 
 impl Filesystem for View {
-    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let ino = match node(parent) {
             Some(Node::Root) => self.containers.named(name).map(dir_ino),
             Some(Node::Dir(slot)) => FILES
@@ -295,14 +296,14 @@ impl Filesystem for View {
                 .map(|index| dir_ino(slot) + 1 + index as u64),
             _ => None,
         };
-        match ino.and_then(|ino| self.attributes(ino)) {
+        match ino.and_then(|ino| self.attributes(ino, req.pid())) {
             Some(attr) => reply.entry(&TTL, &attr, 0),
             None => reply.error(libc::ENOENT),
         }
     }
 
-    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        match self.attributes(ino) {
+    fn getattr(&mut self, req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.attributes(ino, req.pid()) {
             Some(attr) => reply.attr(&TTL, &attr),
             None => reply.error(libc::ENOENT),
         }
@@ -318,7 +319,7 @@ impl Filesystem for View {
             return;
         }
         let contents = match self.recent.remove(&ino) {
-            Some((at, text)) if at.elapsed() < RECENT => Ok(text),
+            Some((at, pid, text)) if at.elapsed() < RECENT && pid == req.pid() => Ok(text),
             _ => self.contents(slot, index),
         };
         match contents {
@@ -418,7 +419,7 @@ impl Filesystem for View {
 
 impl View {
     /// The attributes of `ino` (a file's size as it reads now), if it exists.
-    fn attributes(&mut self, ino: u64) -> Option<FileAttr> {
+    fn attributes(&mut self, ino: u64, pid: u32) -> Option<FileAttr> {
         match node(ino)? {
             Node::Root => Some(attr(ino, FileType::Directory, 0)),
             Node::Dir(slot) => {
@@ -429,12 +430,12 @@ impl View {
                 // A stat right after a lookup (an open's fstat) takes the
                 // file just made.
                 let text = match self.recent.remove(&ino) {
-                    Some((at, text)) if at.elapsed() < RECENT => text,
+                    Some((at, by, text)) if at.elapsed() < RECENT && by == pid => text,
                     _ => self.contents(slot, index).ok()?,
                 };
                 let size = text.len() as u64;
                 self.sizes.insert(ino, size);
-                self.recent.insert(ino, (Instant::now(), text));
+                self.recent.insert(ino, (Instant::now(), pid, text));
                 Some(attr(ino, FileType::RegularFile, size))
             }
         }
