@@ -37,6 +37,9 @@ const BINDS: &str = "idmapped";
 const LAYERS: &str = "layers";
 /// Where sysfs of a network namespace given by path is mounted.
 const SYSFS: &str = "sys";
+/// A tmpfs of device nodes owned by the container's root (`nesting`): /run
+/// may be mounted nodev, this one is not.
+const DEVICES: &str = "dev";
 
 /// The directory of a container's idmapped mounts; `key` is its
 /// [`crate::userns::key`]. Named by a hash, since the key can be longer than
@@ -90,13 +93,13 @@ impl IdMaps {
 /// cannot be idmapped itself, so an overlay rootfs (an engine's image) is
 /// mounted anew from idmapped layers, as Podman does for its own user
 /// namespaces.
-pub fn rootfs(rootfs: &Path, dir: &Path, start: u32) -> Result<()> {
+pub fn rootfs(rootfs: &Path, dir: &Path, start: u32, size: u32) -> Result<()> {
     make_dir(dir, start)?;
     let own = own_root(dir)?;
     let target = own
         .mkdir_all(ROOTFS, &dir_mode())
         .map_err(|err| anyhow::anyhow!("cannot create {}/{ROOTFS}: {err}", dir.display()))?;
-    let userns = mapping_namespace(&IdMaps::range(start, crate::userns::RANGE))?;
+    let userns = mapping_namespace(&IdMaps::range(start, size))?;
     let direct = clone_mount(rootfs, &target, Some(&userns), true);
     let result = match (direct, Overlay::mounted_at(rootfs)) {
         (Ok(()), _) => Ok(()),
@@ -370,12 +373,25 @@ pub fn sysfs_of_joined_netns(spec: &mut Spec, dir: &Path, root: u32) -> Result<(
     let (Some(netns), Some(mut mounts)) = (netns, spec.mounts().clone()) else {
         return Ok(());
     };
+    // One sysfs of that namespace for every sysfs mount (nesting adds a
+    // second one); mounted at the first.
+    let mut mounted = false;
     for mount in mounts
         .iter_mut()
         .filter(|m| m.typ().as_deref() == Some("sysfs"))
     {
-        make_dir(dir, root)?;
         let target = dir.join(SYSFS);
+        if mounted {
+            let mut options = mount.options().clone().unwrap_or_default();
+            options.push("rbind".into());
+            mount
+                .set_typ(Some("bind".into()))
+                .set_source(Some(target))
+                .set_options(Some(options));
+            continue;
+        }
+        mounted = true;
+        make_dir(dir, root)?;
         let handle = own_root(dir)?
             .mkdir_all(SYSFS, &dir_mode())
             .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", target.display()))?;
@@ -409,6 +425,49 @@ pub fn sysfs_of_joined_netns(spec: &mut Spec, dir: &Path, root: u32) -> Result<(
     }
     spec.set_mounts(Some(mounts));
     Ok(())
+}
+
+/// Character-device nodes `(name, rdev)` owned by the container's root
+/// (`root`, a host ID), mode 0666, on a tmpfs of their own in the container's
+/// directory (made before any of its processes exists; acted on by fd).
+/// Returns their host paths, in order.
+pub fn device_nodes(dir: &Path, root: u32, nodes: &[(String, u64)]) -> Result<Vec<PathBuf>> {
+    use std::os::fd::AsRawFd;
+    make_dir(dir, root)?;
+    let target = dir.join(DEVICES);
+    let handle = own_root(dir)?
+        .mkdir_all(DEVICES, &dir_mode())
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", target.display()))?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &crate::safepath::fd_path(&handle),
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NOEXEC,
+        Some("mode=755,size=64k"),
+    )
+    .with_context(|| format!("cannot mount a tmpfs at {}", target.display()))?;
+    // The tmpfs now, not the directory under it.
+    let mounted = own_root(dir)?
+        .resolve_nofollow(DEVICES)
+        .map_err(|err| anyhow::anyhow!("cannot open {}: {err}", target.display()))?;
+    let fd = std::os::fd::AsFd::as_fd(&mounted).as_raw_fd();
+    let mut paths = Vec::new();
+    for (name, rdev) in nodes {
+        let c_name = std::ffi::CString::new(name.as_str())?;
+        // SAFETY: mknodat, fchmodat and fchownat take a directory fd we hold
+        // and a NUL-terminated name; no memory of ours is written.
+        let made = unsafe {
+            libc::mknodat(fd, c_name.as_ptr(), libc::S_IFCHR | 0o666, *rdev) == 0
+                && libc::fchmodat(fd, c_name.as_ptr(), 0o666, 0) == 0
+                && libc::fchownat(fd, c_name.as_ptr(), root, root, libc::AT_SYMLINK_NOFOLLOW) == 0
+        };
+        if !made {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot make {}", target.join(name).display()));
+        }
+        paths.push(target.join(name));
+    }
+    Ok(paths)
 }
 
 /// The idmapped mount's source now, without the options libcontainer does not know.
@@ -474,7 +533,11 @@ pub fn remove(dir: &Path) -> Result<()> {
         Err(err) => return Err(err),
     };
     // The rootfs first: an overlay of idmapped layers holds them busy.
-    let mut targets = vec![PathBuf::from(ROOTFS), PathBuf::from(SYSFS)];
+    let mut targets = vec![
+        PathBuf::from(DEVICES),
+        PathBuf::from(ROOTFS),
+        PathBuf::from(SYSFS),
+    ];
     for sub in [BINDS, LAYERS] {
         let Ok(listing) = own.resolve(sub).and_then(|h| {
             h.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY)

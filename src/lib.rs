@@ -14,6 +14,7 @@ mod files;
 mod fork;
 mod idmap;
 mod logging;
+mod nesting;
 mod procview;
 mod quota;
 mod safepath;

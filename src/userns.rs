@@ -1,8 +1,9 @@
 //! User-namespace isolation for system containers (`runvz.userns=auto`, the
 //! default for a system container whose config has no user namespace).
 //!
-//! Each such container gets its own range of 65536 host IDs that no other
-//! container holds, from an allocator under the default state root
+//! Each such container gets its own range of 65536 host IDs (or a multiple,
+//! `runvz.userns=auto:size=N`, for containers inside that want subordinate
+//! IDs of their own) that no other container holds, from an allocator under the default state root
 //! (`/run/runvz/.userns/ranges.json`, changed under its `lock`; one for the whole
 //! host, whatever `--root` each engine uses, so ranges never overlap), released
 //! on delete. Its root is an unprivileged host ID; its rootfs is made usable
@@ -18,13 +19,50 @@ use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNames
 
 use crate::files::Registry;
 
-/// IDs per container, as OpenVZ and LXC give.
+/// IDs per container, as OpenVZ and LXC give; ranges are whole slots of it.
 pub const RANGE: u32 = 65536;
+/// The most a container may ask for (256 slots: room for Debian's default
+/// subordinate ranges of many users inside).
+const MAX_SIZE: u32 = 256 * RANGE;
 /// Ranges start here, far above the host's users and their /etc/subuid ranges.
 const BASE: u32 = 1 << 30;
 const SLOTS: u32 = 16383;
 
 const RANGES: Registry = Registry::new("/run/runvz/.userns", "ranges.json");
+
+/// A range held: its first host ID, and its size when larger than [`RANGE`]
+/// (a bare number, as every range was before sizes).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Held {
+    Start(u32),
+    Sized { start: u32, size: u32 },
+}
+
+impl Held {
+    fn new(start: u32, size: u32) -> Self {
+        if size == RANGE {
+            Held::Start(start)
+        } else {
+            Held::Sized { start, size }
+        }
+    }
+
+    fn start(self) -> u32 {
+        match self {
+            Held::Start(start) | Held::Sized { start, .. } => start,
+        }
+    }
+
+    fn slots(self) -> std::ops::Range<u32> {
+        let (start, size) = match self {
+            Held::Start(start) => (start, RANGE),
+            Held::Sized { start, size } => (start, size),
+        };
+        let first = (start - BASE) / RANGE;
+        first..first + size / RANGE
+    }
+}
 
 /// The key a container's range is held under: its state root and ID, as the
 /// same ID may exist under several roots.
@@ -41,31 +79,34 @@ pub fn key_name(key: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// The first host ID of the container's range, allocating one if it has none.
-pub fn allocate(key: &str) -> Result<u32> {
-    RANGES.change(|ranges: &mut BTreeMap<String, u32>| {
-        if let Some(&start) = ranges.get(key) {
-            return Ok((start, false));
+/// The first host ID of the container's range of `size` IDs (whole slots,
+/// side by side), allocating one if it has none.
+pub fn allocate(key: &str, size: u32) -> Result<u32> {
+    RANGES.change(|ranges: &mut BTreeMap<String, Held>| {
+        if let Some(held) = ranges.get(key) {
+            return Ok((held.start(), false));
         }
-        let taken: std::collections::HashSet<u32> = ranges.values().copied().collect();
-        let start = (0..SLOTS)
-            .map(|slot| BASE + slot * RANGE)
-            .find(|start| !taken.contains(start))
+        let taken: std::collections::HashSet<u32> =
+            ranges.values().flat_map(|held| held.slots()).collect();
+        let wanted = size / RANGE;
+        let first = (0..SLOTS.saturating_sub(wanted - 1))
+            .find(|slot| (*slot..slot + wanted).all(|s| !taken.contains(&s)))
             .context("every user-namespace range is taken")?;
-        ranges.insert(key.to_string(), start);
+        let start = BASE + first * RANGE;
+        ranges.insert(key.to_string(), Held::new(start, size));
         Ok((start, true))
     })
 }
 
 /// Gives the container's range back (nothing when it had none).
 pub fn release(key: &str) -> Result<()> {
-    RANGES.remove::<u32>(key)
+    RANGES.remove::<Held>(key)
 }
 
-/// Whether a system container gets a range of its own: `runvz.userns=auto`
-/// (the default) when its config has no user namespace; `host` runs it
-/// without one.
-pub fn wanted(spec: &oci_spec::runtime::Spec, where_: &str) -> Result<bool> {
+/// The size of the range a system container gets, if it gets one:
+/// `runvz.userns=auto` (the default; `auto:size=N` for more IDs) when its
+/// config has no user namespace; `host` runs it without one.
+pub fn wanted(spec: &oci_spec::runtime::Spec, where_: &str) -> Result<Option<u32>> {
     let annotations = spec.annotations().clone().unwrap_or_default();
     let has_userns = spec
         .linux()
@@ -75,16 +116,24 @@ pub fn wanted(spec: &oci_spec::runtime::Spec, where_: &str) -> Result<bool> {
             ns.iter()
                 .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
         });
-    match annotations.get("runvz.userns").map(|v| v.trim()) {
-        Some("host") => Ok(false),
-        None | Some("auto") => Ok(!has_userns),
-        Some(other) => bail!("{where_}: runvz.userns: {other:?} is not auto or host"),
-    }
+    let value = annotations.get("runvz.userns").map(|v| v.trim());
+    let size = match value {
+        Some("host") => return Ok(None),
+        None | Some("auto") => RANGE,
+        Some(other) => match other.strip_prefix("auto:size=").map(str::parse::<u32>) {
+            Some(Ok(size)) if size % RANGE == 0 && (RANGE..=MAX_SIZE).contains(&size) => size,
+            Some(_) => bail!(
+                "{where_}: runvz.userns: {other:?}: the size must be a multiple of {RANGE} from {RANGE} to {MAX_SIZE}"
+            ),
+            None => bail!("{where_}: runvz.userns: {other:?} is not auto, auto:size=N or host"),
+        },
+    };
+    Ok((!has_userns).then_some(size))
 }
 
-/// A user namespace mapping 0…65535 onto `start`…, in the spec, and `root`
+/// A user namespace mapping 0…size−1 onto `start`…, in the spec, and `root`
 /// (the idmapped rootfs) as its root.
-pub fn apply_to_spec(spec: &mut Spec, start: u32, root: &Path) {
+pub fn apply_to_spec(spec: &mut Spec, start: u32, size: u32, root: &Path) {
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
     namespaces.push(
@@ -97,7 +146,7 @@ pub fn apply_to_spec(spec: &mut Spec, start: u32, root: &Path) {
     let mapping = LinuxIdMappingBuilder::default()
         .container_id(0u32)
         .host_id(start)
-        .size(RANGE)
+        .size(size)
         .build()
         .expect("every field is set");
     linux.set_uid_mappings(Some(vec![mapping]));

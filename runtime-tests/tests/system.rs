@@ -383,17 +383,31 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
             "{device} is not the container's: {diskstats} / {io}"
         );
     }
-    if devices.is_empty() {
-        report("diskstats: the rootfs is on no block device here (its cgroup counts no I/O)");
+    // Its reads, as its cgroup counts them (v1 `8:0 Read N`, v2 `rios=N`).
+    let cgroup_reads: u64 = io
+        .lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            match fields[..] {
+                [_, "Read", n] => n.parse().unwrap_or(0),
+                _ => fields
+                    .iter()
+                    .find_map(|f| f.strip_prefix("rios=")?.parse().ok())
+                    .unwrap_or(0),
+            }
+        })
+        .sum();
+    let reads: u64 = diskstats
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        reads, cgroup_reads,
+        "reads inside vs the cgroup's: {diskstats} / {io}"
+    );
+    if cgroup_reads == 0 {
+        report("diskstats: no read reached a block device here (tmpfs or cached rootfs)");
     } else {
-        let reads: u64 = diskstats
-            .lines()
-            .map(|l| l.split_whitespace().nth(3).unwrap().parse::<u64>().unwrap())
-            .sum();
-        assert!(
-            reads > 0,
-            "no reads shown after reading a cold file: {diskstats} / {io}"
-        );
         report(&format!("diskstats inside: {}", diskstats.trim()));
     }
     report(&format!(
@@ -518,7 +532,14 @@ fn beancounters_inside_are_live_and_count_failures() {
             .map(str::to_string)
             .collect()
     };
-    let table = inside(&c, "cat /dev/.runvz/user_beancounters");
+    // Where `runvz features` says it is.
+    let features = c.rt.cmd(&["features"]).json();
+    let path = features["annotations"]["io.github.runvz.system.beancounters"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(path, "/dev/.runvz/user_beancounters");
+    let table = inside(&c, &format!("cat {path}"));
     assert!(table.starts_with("Version: 2.5\n"), "{table}");
     assert!(
         table.contains(&format!("{}:", c.id)),
@@ -901,6 +922,18 @@ fn a_network_namespace_given_by_path_is_joined() {
 }
 
 /// The capabilities Podman gives a container by default.
+/// A system container's capabilities, config.json.example's: Podman's and
+/// CAP_NET_ADMIN, which a network sysctl wants in its namespace's owner.
+fn system_caps(c: &mut Ctx) {
+    let mut caps = podman_caps();
+    caps.as_array_mut().unwrap().push(json!("CAP_NET_ADMIN"));
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle
+            .set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    c.bundle.save();
+}
+
 fn podman_caps() -> serde_json::Value {
     json!([
         "CAP_CHOWN",
@@ -1320,4 +1353,162 @@ fn has_cap_sys_resource() -> bool {
             u64::from_str_radix(&hex, 16).ok()
         })
         .is_some_and(|caps| caps & (1 << 24) != 0)
+}
+
+/// Containers inside a system container with its own user namespace: a
+/// nested user and PID namespace with its own procfs (`unshare -Urpf
+/// --mount-proc`, what rootless Podman and runc with a user namespace do;
+/// "Mount too revealing" without an uncovered procfs), /proc/sys writable for
+/// what its own namespaces own (Podman's crun sets ping_group_range) while the
+/// host's sysctls stay refused, and /dev/fuse and /dev/net/tun its root can
+/// open (fuse-overlayfs, slirp4netns).
+#[test]
+fn nested_namespaces_sysctls_and_devices_work_inside() {
+    if skip_for_runc() {
+        return;
+    }
+    let out = TempDir::new("sys-nest");
+    let mut c = busybox_init("sysnest", out.path(), &[]);
+    // A system container's capabilities (the test bundle's default set is
+    // runc's minimal one, without CAP_SETUID/SETGID for the nested ID maps).
+    system_caps(&mut c);
+    c.bundle.save();
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    let nested = c.cmd(&[
+        "exec",
+        &c.id,
+        "unshare",
+        "-Urpf",
+        "--mount-proc",
+        "sh",
+        "-c",
+        "ps; cat /proc/self/uid_map",
+    ]);
+    nested.ok();
+    assert!(
+        nested
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("1 ")),
+        "the nested PID namespace's own procfs: {nested}"
+    );
+    let mounts = inside(&c, "cat /proc/mounts");
+    for (dest, kind) in [("/dev/.runvz/proc", "proc"), ("/dev/.runvz/sys", "sysfs")] {
+        assert!(
+            mounts
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(dest)
+                    && l.split_whitespace().nth(2) == Some(kind)),
+            "no {kind} at {dest}:\n{mounts}"
+        );
+    }
+    // Its own network namespace's sysctl: writable.
+    let own = inside(
+        &c,
+        "echo '0 0' > /proc/sys/net/ipv4/ping_group_range && cat /proc/sys/net/ipv4/ping_group_range",
+    );
+    assert_eq!(
+        own.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{own}"
+    );
+    // The host's: refused, and unchanged.
+    let host_before = fs::read_to_string("/proc/sys/kernel/printk_ratelimit").unwrap();
+    let global = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 42 > /proc/sys/kernel/printk_ratelimit",
+    ]);
+    assert!(!global.success(), "a host sysctl was writable: {global}");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/printk_ratelimit").unwrap(),
+        host_before
+    );
+    for dev in ["/dev/fuse", "/dev/net/tun"] {
+        if !Path::new(dev).exists() {
+            skip(&format!("{dev}: the host has none"));
+            continue;
+        }
+        let node = inside(
+            &c,
+            &format!("stat -c '%F %u:%g %a' {dev}; exec 3<>{dev} && echo opened"),
+        );
+        assert_eq!(
+            node.lines().collect::<Vec<_>>(),
+            ["character special file 0:0 666", "opened"],
+            "{dev} inside"
+        );
+    }
+    report(&format!(
+        "nested: {}",
+        nested.stdout.lines().next().unwrap_or("").trim()
+    ));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
+/// `runvz.userns=auto:size=N`: a larger range of whole 65536-ID slots (room
+/// for the subordinate IDs a container inside wants, Debian's default
+/// `100000:65536` among them), disjoint from every other; a size that is not
+/// whole slots is refused with one line and nothing left.
+#[test]
+fn userns_auto_size_gives_a_larger_disjoint_range() {
+    if skip_for_runc() {
+        return;
+    }
+    let (big_out, small_out) = (TempDir::new("sys-big"), TempDir::new("sys-small"));
+    let mut big = busybox_init(
+        "sysbig",
+        big_out.path(),
+        &[("runvz.userns", "auto:size=1048576")],
+    );
+    let mut small = busybox_init("syssmall", small_out.path(), &[]);
+    // CAP_CHOWN, as a system container has.
+    system_caps(&mut big);
+    system_caps(&mut small);
+    big.run_detached();
+    small.run_detached();
+    wait_file(&big_out.path().join("environ"));
+    wait_file(&small_out.path().join("environ"));
+    let map = |c: &Ctx| -> (u64, u64) {
+        let text = fs::read_to_string(format!("/proc/{}/uid_map", c.pid())).unwrap();
+        let fields: Vec<u64> = text
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        (fields[1], fields[2])
+    };
+    let ((big_start, big_size), (small_start, small_size)) = (map(&big), map(&small));
+    assert_eq!((big_size, small_size), (1_048_576, 65_536));
+    assert!(
+        small_start + small_size <= big_start || big_start + big_size <= small_start,
+        "ranges overlap: {big_start}+{big_size} and {small_start}+{small_size}"
+    );
+    // An ID above 65535 exists in the large one only.
+    let chown = "touch /tmp/f && chown 200000:200000 /tmp/f && stat -c %u /tmp/f";
+    assert_eq!(inside(&big, chown).trim(), "200000");
+    let refused = small.cmd(&["exec", &small.id, "sh", "-c", chown]);
+    assert!(
+        !refused.success(),
+        "ID 200000 in a 65536-ID range: {refused}"
+    );
+    for c in [&big, &small] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+
+    let bad_out = TempDir::new("sys-bad");
+    let bad = busybox_init(
+        "sysbadsz",
+        bad_out.path(),
+        &[("runvz.userns", "auto:size=1000")],
+    );
+    let out = bad.cmd(&["create", "--bundle", bad.bundle.path_str(), &bad.id]);
+    out.failed();
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
+    assert!(out.stderr.contains("multiple of 65536"), "{out}");
+    bad.assert_no_leak();
 }

@@ -42,7 +42,7 @@ pub const SYSTEM_KEYS: [(&str, &str); 4] = [
     ),
     (
         "runvz.userns",
-        "auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | host: none",
+        "auto (default for a system container without a user namespace): a 65536-ID range of its own, idmapped rootfs and read-only binds | auto:size=N: N IDs (a multiple of 65536, up to 16777216) | host: none",
     ),
     (
         "runvz.sysinfo",

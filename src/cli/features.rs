@@ -53,6 +53,19 @@ pub fn run(_args: FeaturesArgs) -> Result<()> {
     for (key, about) in beancounter::settings::SYSTEM_KEYS {
         annotations.insert(key.into(), json!(about));
     }
+    // Where a system container finds what runvz gives it inside.
+    annotations.insert(
+        "io.github.runvz.system.beancounters".into(),
+        json!(crate::procview::BEANCOUNTERS),
+    );
+    annotations.insert(
+        "io.github.runvz.system.nesting".into(),
+        json!(format!(
+            "procfs at {}, sysfs at {}, /dev/fuse and /dev/net/tun (own user namespace)",
+            crate::nesting::PROC,
+            crate::nesting::SYS
+        )),
+    );
     let doc = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::SPEC_VERSION,

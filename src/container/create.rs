@@ -169,8 +169,9 @@ impl Job<'_> {
     fn id_range(&mut self) -> Result<()> {
         if let Some(root) = &self.userns_root {
             let key = crate::userns::key(self.store.root(), self.opts.id);
-            let start = crate::userns::allocate(&key)?;
-            crate::userns::apply_to_spec(&mut self.spec, start, root);
+            let size = self.meta.userns_size.unwrap_or(crate::userns::RANGE);
+            let start = crate::userns::allocate(&key, size)?;
+            crate::userns::apply_to_spec(&mut self.spec, start, size, root);
             self.meta.userns_start = Some(start);
             save_state(&self.dir, &mut self.state, Some(&self.meta))?;
         }
@@ -202,8 +203,12 @@ impl Job<'_> {
         }
         let userns_start = self.meta.userns_start;
         if let Some(start) = userns_start {
-            crate::idmap::rootfs(&self.meta.rootfs, &self.idmap_dir, start)?;
+            let size = self.meta.userns_size.unwrap_or(crate::userns::RANGE);
+            crate::idmap::rootfs(&self.meta.rootfs, &self.idmap_dir, start, size)?;
             crate::idmap::sysfs_of_joined_netns(&mut self.spec, &self.idmap_dir, start)?;
+            if self.system.is_some() {
+                crate::nesting::devices(&mut self.spec, &self.idmap_dir, start)?;
+            }
         }
         crate::idmap::bind_mounts(&mut self.spec, &self.idmap_dir, userns_start.is_some())
     }
@@ -349,8 +354,12 @@ fn prepare_spec(
     // rootfs is then the idmapped mount runvz makes at the idmap directory.
     // Checked for every container (an accepted annotation is an understood one),
     // used by system containers.
-    let userns =
-        crate::userns::wanted(&spec, &config_path.display().to_string())? && system.is_some();
+    let userns_size = crate::userns::wanted(&spec, &config_path.display().to_string())?
+        .filter(|_| system.is_some());
+    let userns = userns_size.is_some();
+    if system.is_some() && crate::nesting::wanted(&spec, userns) {
+        crate::nesting::apply(&mut spec)?;
+    }
     let userns_root = userns.then(|| {
         crate::idmap::dir(&crate::userns::key(store_root, opts.id)).join(crate::idmap::ROOTFS)
     });
@@ -365,6 +374,7 @@ fn prepare_spec(
         halt_signal: system.as_ref().and_then(|s| s.halt_signal),
         // Allocated once the state file is on disk (Step::IdRange).
         userns_start: None,
+        userns_size: userns_size.filter(|&size| size != crate::userns::RANGE),
         beancounters: Default::default(),
         disk_quota: None,
         proc_view: false,

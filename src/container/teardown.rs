@@ -63,6 +63,7 @@ fn salvage_meta(dir: &Path) -> Option<Meta> {
         init_start_time: None,
         halt_signal: None,
         userns_start: None,
+        userns_size: None,
         beancounters: Default::default(),
         disk_quota: None,
         proc_view: false,

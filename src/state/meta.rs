@@ -33,6 +33,9 @@ pub struct Meta {
     /// The first host ID of the container's own user-namespace range.
     #[serde(default)]
     pub userns_start: Option<u32>,
+    /// Its size when larger than 65536 (`runvz.userns=auto:size=N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_size: Option<u32>,
     /// Beancounters changed by `runvz update`, in annotation form
     /// (`runvz.ubc.numproc` → `"500:500"`), on top of config.json's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
