@@ -576,9 +576,9 @@ pub fn rootfs() -> &'static Path {
 }
 
 /// The host's one /proc view server, shared by every test's system
-/// containers: tests that read the view hold this lock shared, the test that
-/// kills the server holds it alone (its restart would show in their reads).
-/// Released when the returned file is dropped.
+/// containers: tests that make them hold this lock shared, the test that
+/// kills the server holds it alone (a container made or read while it is
+/// dead would fail). Released when the returned file is dropped.
 pub fn proc_view_server_lock(exclusive: bool) -> File {
     let target = workspace_dir().join("target");
     fs::create_dir_all(&target).expect("create target dir");
@@ -593,6 +593,15 @@ pub fn proc_view_server_lock(exclusive: bool) -> File {
         panic!("flock: {}", std::io::Error::last_os_error());
     }
     lock
+}
+
+/// Turns a shared hold of [`proc_view_server_lock`] into an exclusive one
+/// (waiting for the others to let go).
+pub fn hold_alone(lock: &File) {
+    // SAFETY: flock on an fd the caller owns.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        panic!("flock: {}", std::io::Error::last_os_error());
+    }
 }
 
 /// Makes the busybox `rootfs` (a copy the caller owns) boot busybox's init:
@@ -1431,6 +1440,8 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// One container under test. Field order is drop order: the guard deletes the
 /// container first, then the bundle and the state directory go.
 pub struct Ctx {
+    /// Locks the test holds while the container lives (dropped after it).
+    pub held: Vec<File>,
     pub guard: ContainerGuard,
     pub id: String,
     /// The container's cgroupsPath, `/runvz-test/<id>`.
@@ -1452,6 +1463,7 @@ impl Ctx {
         bundle.args(args).cgroups_path(&cg);
         let guard = rt.guard(&id, Some(&cg));
         Ctx {
+            held: Vec::new(),
             guard,
             id,
             cg,

@@ -30,12 +30,20 @@ fn skip_without_fuse() -> bool {
 
 /// A busybox-init container: /sbin/init with an inittab that records what the
 /// init got (mounts, environment, cgroup) in /out and, on shutdown, "halted".
+/// A system container's context: its test holds the /proc view server's
+/// lock shared while it lives (see `proc_view_server_lock`).
+fn system_ctx(prefix: &str, args: &[&str]) -> Ctx {
+    let mut c = Ctx::new(prefix, args);
+    c.held.push(proc_view_server_lock(false));
+    c
+}
+
 fn busybox_init(prefix: &str, out: &Path, annotations: &[(&str, &str)]) -> Ctx {
     // The init's root is an unprivileged host user (runvz.userns=auto, the
     // default): /out is a writable host directory it may write to.
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(out, fs::Permissions::from_mode(0o777)).unwrap();
-    let mut c = Ctx::new(prefix, &["/sbin/init"]);
+    let mut c = system_ctx(prefix, &["/sbin/init"]);
     let rootfs = c.bundle.rootfs_path();
     link_busybox_init(&rootfs, None);
     fs::write(
@@ -140,7 +148,6 @@ fn proc_loadavg_is_the_containers_own() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _view = proc_view_server_lock(false);
     let (busy_out, idle_out) = (TempDir::new("sys-busy"), TempDir::new("sys-idle"));
     let busy = busybox_init("sysbusy", busy_out.path(), &[]);
     let idle = busybox_init("sysidle", idle_out.path(), &[]);
@@ -196,7 +203,6 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _view = proc_view_server_lock(false);
     let out = TempDir::new("sys-out");
     let c = busybox_init(
         "sysproc",
@@ -292,7 +298,6 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _view = proc_view_server_lock(false);
     let (a_out, b_out) = (TempDir::new("sys-a"), TempDir::new("sys-b"));
     let a = busybox_init(
         "sysva",
@@ -429,7 +434,6 @@ fn sysinfo_answers_with_the_containers_numbers() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _view = proc_view_server_lock(false);
     let out = TempDir::new("sys-si");
     let c = busybox_init("syssi", out.path(), &[("runvz.ubc.physpages", "0:192M")]);
     c.run_detached();
@@ -516,7 +520,6 @@ fn beancounters_inside_are_live_and_count_failures() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _view = proc_view_server_lock(false);
     let out = TempDir::new("sys-ubc");
     let c = busybox_init("sysubc", out.path(), &[("runvz.ubc.numproc", "12:12")]);
     c.run_detached();
@@ -629,13 +632,15 @@ fn a_killed_proc_view_server_is_restarted_and_readers_recover() {
     if skip_for_runc() || skip_without_fuse() {
         return;
     }
-    let _alone = proc_view_server_lock(true);
     let out = TempDir::new("sys-out");
     let c = busybox_init(
         "sysrevive",
         out.path(),
         &[("runvz.ubc.physpages", "0:256M")],
     );
+    // No other test makes or reads a system container while the server is
+    // killed: its shared hold on the server's lock becomes an exclusive one.
+    hold_alone(&c.held[0]);
     // A process of the init's own (not an exec): `free` whenever /out/ask appears.
     fs::write(
         c.bundle.rootfs_path().join("etc/inittab"),
@@ -812,7 +817,7 @@ fn a_rootfs_that_cannot_be_idmapped_is_refused_clearly() {
     if skip_for_runc() {
         return;
     }
-    let mut c = Ctx::new("sysram", &["/sbin/init"]);
+    let mut c = system_ctx("sysram", &["/sbin/init"]);
     let ramfs = TempDir::new("sys-ramfs");
     let status = Command::new("mount")
         .args(["-t", "ramfs", "ramfs", ramfs.path().to_str().unwrap()])
@@ -966,7 +971,7 @@ fn systemd_boots_to_running_and_halts_cleanly() {
         }
     };
     let overlay = Overlay::new(&lower);
-    let mut c = Ctx::new("sysd", &["/sbin/init"]);
+    let mut c = system_ctx("sysd", &["/sbin/init"]);
     c.bundle
         .set("/root/path", json!(overlay.merged.to_str().unwrap()))
         .set("/root/readonly", json!(false))
@@ -1112,7 +1117,7 @@ fn userns_auto_gives_disjoint_unprivileged_ranges() {
     let volume = host.path().join("volume");
     fs::create_dir(&volume).unwrap();
     let start = |prefix: &str, annotation: Option<&str>| {
-        let mut c = Ctx::new(prefix, &["/sbin/init"]);
+        let mut c = system_ctx(prefix, &["/sbin/init"]);
         let rootfs = c.bundle.rootfs_path();
         link_busybox_init(&rootfs, None);
         fs::write(rootfs.join("etc/inittab"), "::respawn:/bin/sleep 1000\n").unwrap();
