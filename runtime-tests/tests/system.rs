@@ -349,8 +349,10 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
         .map(|f| f.parse().unwrap())
         .collect();
     let shown = (fields[0] + fields[2]) / 100.0;
+    // The kernel counts user and system time by ticks and the cgroup's total
+    // by the scheduler's clock: they differ by a few ticks per second.
     assert!(
-        shown >= 0.5 && shown <= used + 0.1 && shown >= used * 0.8 - 0.1,
+        shown >= 0.5 && (shown - used).abs() <= (0.15 * used).max(0.2),
         "/proc/stat user+system {shown} s, the cgroup's {used} s: {stat}"
     );
     assert!(
