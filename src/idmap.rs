@@ -373,54 +373,44 @@ pub fn sysfs_of_joined_netns(spec: &mut Spec, dir: &Path, root: u32) -> Result<(
     let (Some(netns), Some(mut mounts)) = (netns, spec.mounts().clone()) else {
         return Ok(());
     };
-    // One sysfs of that namespace for every sysfs mount (nesting adds a
-    // second one); mounted at the first.
-    let mut mounted = false;
-    for mount in mounts
-        .iter_mut()
-        .filter(|m| m.typ().as_deref() == Some("sysfs"))
-    {
-        let target = dir.join(SYSFS);
-        if mounted {
-            let mut options = mount.options().clone().unwrap_or_default();
-            options.push("rbind".into());
-            mount
-                .set_typ(Some("bind".into()))
-                .set_source(Some(target))
-                .set_options(Some(options));
-            continue;
-        }
-        mounted = true;
-        make_dir(dir, root)?;
-        let handle = own_root(dir)?
-            .mkdir_all(SYSFS, &dir_mode())
-            .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", target.display()))?;
-        let target_fd = crate::safepath::fd_path(&handle);
-        let netns_file = fs::File::open(&netns)
-            .with_context(|| format!("network namespace {}: cannot open", netns.display()))?;
-        in_child(|| {
-            nix::sched::setns(&netns_file, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            nix::mount::mount(
-                Some("sysfs"),
-                &target_fd,
-                Some("sysfs"),
-                nix::mount::MsFlags::MS_NOSUID
-                    | nix::mount::MsFlags::MS_NOEXEC
-                    | nix::mount::MsFlags::MS_NODEV,
-                None::<&str>,
-            )
-        })
-        .with_context(|| {
-            format!(
-                "cannot mount sysfs of network namespace {}",
-                netns.display()
-            )
-        })?;
+    let is_sysfs = |m: &oci_spec::runtime::Mount| m.typ().as_deref() == Some("sysfs");
+    if !mounts.iter().any(is_sysfs) {
+        return Ok(());
+    }
+    // One sysfs of that namespace, bound at every sysfs mount (nesting adds
+    // a second one).
+    make_dir(dir, root)?;
+    let target = dir.join(SYSFS);
+    let handle = own_root(dir)?
+        .mkdir_all(SYSFS, &dir_mode())
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", target.display()))?;
+    let target_fd = crate::safepath::fd_path(&handle);
+    let netns_file = fs::File::open(&netns)
+        .with_context(|| format!("network namespace {}: cannot open", netns.display()))?;
+    in_child(|| {
+        nix::sched::setns(&netns_file, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        nix::mount::mount(
+            Some("sysfs"),
+            &target_fd,
+            Some("sysfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NOEXEC
+                | nix::mount::MsFlags::MS_NODEV,
+            None::<&str>,
+        )
+    })
+    .with_context(|| {
+        format!(
+            "cannot mount sysfs of network namespace {}",
+            netns.display()
+        )
+    })?;
+    for mount in mounts.iter_mut().filter(|m| is_sysfs(m)) {
         let mut options = mount.options().clone().unwrap_or_default();
         options.push("rbind".into());
         mount
             .set_typ(Some("bind".into()))
-            .set_source(Some(target))
+            .set_source(Some(target.clone()))
             .set_options(Some(options));
     }
     spec.set_mounts(Some(mounts));
