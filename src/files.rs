@@ -153,7 +153,7 @@ impl Registry {
         Self { dir, file }
     }
 
-    fn path(&self) -> PathBuf {
+    pub fn path(&self) -> PathBuf {
         Path::new(self.dir).join(self.file)
     }
 

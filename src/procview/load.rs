@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{CONTAINERS, Entry, HOME};
+use super::{Entry, HOME};
 use crate::cgroups;
 
 /// How often the load is sampled (the kernel's LOAD_FREQ).
@@ -116,10 +116,9 @@ fn sample(cgroup: &Path) -> Sample {
 
 /// Samples every container served into `loads` (a container no longer
 /// served is forgotten) and leaves them at [`loads_path`].
-pub fn sample_all(loads: &mut Loads) -> Result<()> {
-    let table: BTreeMap<String, Entry> = CONTAINERS.read().unwrap_or_default();
+pub fn sample_all(table: &BTreeMap<String, Entry>, loads: &mut Loads) -> Result<()> {
     loads.retain(|key, _| table.contains_key(key));
-    for (key, entry) in &table {
+    for (key, entry) in table {
         let Some(cgroup) = entry.load().as_ref().and_then(super::render::cgroup_of) else {
             continue;
         };

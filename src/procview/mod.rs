@@ -123,7 +123,11 @@ impl Entry {
     /// Whether the container still exists (its state file; an entry left
     /// by a crash is dropped once it is gone).
     fn exists(&self) -> bool {
-        self.root.join(&self.id).join("state.json").exists()
+        self.state_file().exists()
+    }
+
+    fn state_file(&self) -> PathBuf {
+        crate::state::state_file(&self.root.join(&self.id))
     }
 
     fn load(&self) -> Option<crate::state::Container> {
@@ -131,6 +135,48 @@ impl Entry {
         crate::state::Store::existing(&self.root)?
             .load(&self.id)
             .ok()
+    }
+}
+
+/// What tells a file's versions apart: every write of the files read here
+/// is a rename (a new inode) or changes the modification time.
+pub(super) type Stamp = (u64, i64, i64);
+
+pub(super) fn stamp_of(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.mtime(), m.mtime_nsec()))
+}
+
+/// A JSON file as last read, read again only once it was replaced (every
+/// write of it is a rename: a new inode).
+pub(super) struct Stamped<T> {
+    path: PathBuf,
+    stamp: Option<Stamp>,
+    pub(super) value: T,
+}
+
+impl<T: serde::de::DeserializeOwned + Default> Stamped<T> {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            stamp: None,
+            value: T::default(),
+        }
+    }
+
+    /// True when it was read again.
+    pub(super) fn refresh(&mut self) -> bool {
+        let stamp = stamp_of(&self.path);
+        if stamp.is_some() && stamp == self.stamp {
+            return false;
+        }
+        self.value = std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        self.stamp = stamp;
+        true
     }
 }
 

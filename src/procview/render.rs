@@ -98,11 +98,19 @@ pub fn memory(cgroup: &Path, host: &str) -> Option<Memory> {
     })
 }
 
+/// The host's /proc/meminfo and the container's memory figures from it
+/// and its cgroup (None without a limit below the host's).
+pub fn read_memory(cgroup: &Path) -> (String, Option<Memory>) {
+    let host = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = memory(cgroup, &host);
+    (host, memory)
+}
+
 /// The host's meminfo with the totals, free, cache and swap lines of the
 /// container's memory cgroup (kB), when it has a limit below the host's.
 fn meminfo(cgroup: &Path) -> String {
-    let host = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let Some(memory) = memory(cgroup, &host) else {
+    let (host, memory) = read_memory(cgroup);
+    let Some(memory) = memory else {
         return host;
     };
     host.lines()
@@ -134,8 +142,7 @@ fn meminfo(cgroup: &Path) -> String {
 /// it (the header alone when it may not swap).
 fn swaps(cgroup: &Path) -> String {
     let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
-    let host = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    match memory(cgroup, &host) {
+    match read_memory(cgroup).1 {
         Some(m) if m.swap_total > 0 => format!(
             "{header}none\t\t\t\t\tvirtual\t\t{}\t\t{}\t\t0\n",
             m.swap_total, m.swap_used

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::load::{self, Loads};
-use super::{CONTAINERS, Entry, FILES, HOME, MOUNT, sysinfo};
+use super::{CONTAINERS, Entry, FILES, HOME, MOUNT, Stamped, sysinfo};
 use crate::files::FileLock;
 
 /// How long the server stays once it serves no container.
@@ -180,6 +180,7 @@ pub fn serve(stay: bool) -> Result<()> {
         socket,
         listeners: sysinfo::Listeners::new(),
         loads: Loads::new(),
+        table: Stamped::new(CONTAINERS.path()),
         stay,
     }
     .run()
@@ -201,6 +202,9 @@ struct Supervisor {
     socket: UnixListener,
     listeners: sysinfo::Listeners,
     loads: Loads,
+    /// The containers served, read again only when the table changed (a
+    /// sysinfo call costs one stat of it).
+    table: Stamped<BTreeMap<String, Entry>>,
     stay: bool,
 }
 
@@ -246,7 +250,8 @@ impl Supervisor {
                     break;
                 }
                 if Instant::now() >= next_sample {
-                    if let Err(err) = load::sample_all(&mut self.loads) {
+                    self.table.refresh();
+                    if let Err(err) = load::sample_all(&self.table.value, &mut self.loads) {
                         tracing::warn!("cannot record the containers' loads: {err:#}");
                     }
                     next_sample = Instant::now() + load::LOAD_INTERVAL;
@@ -306,7 +311,9 @@ impl Supervisor {
         for entry in &polled[2..] {
             if entry.revents & libc::POLLIN != 0 {
                 if let Some(listener) = self.listeners.get(&entry.fd) {
-                    let _ = sysinfo::answer(listener, |key| numbers(key, &self.loads));
+                    self.table.refresh();
+                    let (table, loads) = (&self.table.value, &self.loads);
+                    let _ = sysinfo::answer(listener, |key| numbers(table.get(key)?, key, loads));
                 }
             } else if entry.revents != 0 {
                 // No process uses the filter any more (POLLHUP).
@@ -337,14 +344,12 @@ fn socket_path_of(socket: &UnixListener) -> PathBuf {
         .unwrap_or_else(sysinfo::socket_path)
 }
 
-/// What sysinfo answers for the container of `key`, now.
-fn numbers(key: &str, loads: &Loads) -> Option<sysinfo::Numbers> {
-    let table: BTreeMap<String, Entry> = CONTAINERS.read().ok()?;
-    let container = table.get(key)?.load()?;
+/// What sysinfo answers for the container `entry` (of `key`), now.
+fn numbers(entry: &Entry, key: &str, loads: &Loads) -> Option<sysinfo::Numbers> {
+    let container = entry.load()?;
     let cgroup = super::render::cgroup_of(&container)?;
-    let host = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     Some(sysinfo::Numbers {
-        memory: super::render::memory(&cgroup, &host),
+        memory: super::render::read_memory(&cgroup).1,
         uptime: container
             .live_pid()
             .and_then(|init| super::render::seconds_up(init.as_raw())),

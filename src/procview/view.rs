@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,7 +19,7 @@ use fuser::{
 };
 
 use super::load::{Loads, loads_path};
-use super::{Entry, FILES, HOME, dir_name};
+use super::{CONTAINERS, Entry, FILES, Stamp, Stamped, dir_name, stamp_of};
 use crate::state::Container;
 
 /// Mounts the view at `mountpoint` and serves it until unmounted.
@@ -78,45 +77,11 @@ struct View {
     /// instead of making it again.
     recent: HashMap<u64, (Instant, u32, String)>,
     /// Each container's state as last read, by key, with its file's stamp.
-    loaded: HashMap<String, ((u64, i64, i64), Container)>,
+    loaded: HashMap<String, (Stamp, Container)>,
 }
 
 /// How long a file made for its size serves the open that follows.
 const RECENT: Duration = Duration::from_millis(50);
-
-/// A JSON file as last read, read again only once it was replaced (every
-/// write of it is a rename: a new inode).
-struct Stamped<T> {
-    path: PathBuf,
-    stamp: Option<(u64, i64, i64)>,
-    value: T,
-}
-
-impl<T: serde::de::DeserializeOwned + Default> Stamped<T> {
-    fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            stamp: None,
-            value: T::default(),
-        }
-    }
-
-    /// True when it was read again.
-    fn refresh(&mut self) -> bool {
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));
-        if stamp.is_some() && stamp == self.stamp {
-            return false;
-        }
-        self.value = std::fs::read(&self.path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        self.stamp = stamp;
-        true
-    }
-}
 
 /// Inodes: the root is 1; container `slot` has its directory at
 /// `SLOT_BASE + slot * SLOT_SIZE` and its files right after it.
@@ -166,7 +131,7 @@ struct Containers {
 impl Default for Containers {
     fn default() -> Self {
         Self {
-            table: Stamped::new(Path::new(HOME).join("containers.json")),
+            table: Stamped::new(CONTAINERS.path()),
             slots: HashMap::new(),
             keys: Vec::new(),
             by_cgroup: HashMap::new(),
@@ -465,9 +430,7 @@ impl View {
 
     /// The container's state, read again only when its state file changed.
     fn container(&mut self, key: &str, entry: &Entry) -> Option<&Container> {
-        let stamp = std::fs::metadata(entry.root.join(&entry.id).join("state.json"))
-            .ok()
-            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))?;
+        let stamp = stamp_of(&entry.state_file())?;
         if self.loaded.len() > 2 * self.containers.table.value.len() + 16 {
             let served = &self.containers.table.value;
             self.loaded.retain(|key, _| served.contains_key(key));

@@ -354,11 +354,16 @@ impl Container {
     }
 }
 
+/// The one state file in a container's directory.
+pub fn state_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("state.json")
+}
+
 /// Reads state.json, once: every writer (runvz, and libcontainer with patch
 /// 26) replaces it atomically, so what is there is whole. None: a create that
 /// died before writing it.
 fn load_state(state_dir: &Path) -> Result<Option<(State, Option<Meta>)>> {
-    let path = state_dir.join("state.json");
+    let path = state_file(state_dir);
     let corrupt = || format!("{}: the container's state is corrupt", path.display());
     match fs::read(&path) {
         Ok(bytes) => {
@@ -377,7 +382,7 @@ pub fn save_state(state_dir: &Path, state: &mut State, meta: Option<&Meta>) -> R
     if let Some(meta) = meta {
         meta.put_into(state)?;
     }
-    write_atomic(&state_dir.join("state.json"), &serde_json::to_vec(state)?)
+    write_atomic(&state_file(state_dir), &serde_json::to_vec(state)?)
 }
 
 /// The start time (clock ticks since boot) of a process, used to tell a live init
