@@ -19,8 +19,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use oci_spec::runtime::{
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceType, LinuxResources, MountBuilder,
-    Spec,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, MountBuilder, Spec,
 };
 
 /// Where the uncovered procfs and sysfs are mounted inside.
@@ -33,15 +32,7 @@ const DEVICES: [&str; 2] = ["/dev/fuse", "/dev/net/tun"];
 /// Whether the container has a user namespace of its own (runvz's range, or
 /// the config's): nesting is given to those only, whose root is not the host's.
 pub fn wanted(spec: &Spec, own_range: bool) -> bool {
-    own_range
-        || spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| {
-                ns.iter()
-                    .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-            })
+    own_range || crate::userns::config_user_namespace(spec).is_some_and(|ns| ns.path().is_none())
 }
 
 pub fn apply(spec: &mut Spec) -> Result<()> {

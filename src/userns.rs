@@ -103,19 +103,25 @@ pub fn release(key: &str) -> Result<()> {
     RANGES.remove::<Held>(key)
 }
 
+/// The user namespace the config itself asks for (a new one, or one to
+/// join by path), if any.
+pub fn config_user_namespace(
+    spec: &oci_spec::runtime::Spec,
+) -> Option<&oci_spec::runtime::LinuxNamespace> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+}
+
 /// The size of the range a system container gets, if it gets one:
 /// `runvz.userns=auto` (the default; `auto:size=N` for more IDs) when its
 /// config has no user namespace; `host` runs it without one.
 pub fn wanted(spec: &oci_spec::runtime::Spec, where_: &str) -> Result<Option<u32>> {
     let annotations = spec.annotations().clone().unwrap_or_default();
-    let has_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-        });
+    let has_userns = config_user_namespace(spec).is_some();
     let value = annotations.get("runvz.userns").map(|v| v.trim());
     let size = match value {
         Some("host") => return Ok(None),
