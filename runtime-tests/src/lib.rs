@@ -1478,6 +1478,18 @@ impl Ctx {
         self.rt.cmd(args)
     }
 
+    /// `exec ID sh -c SCRIPT` in the running container, asserted to succeed
+    /// (within 120 s: a script may write a lot); its stdout.
+    #[track_caller]
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.rt.cmd_timeout(
+            &["exec", &self.id, "sh", "-c", script],
+            Duration::from_secs(120),
+        );
+        out.ok();
+        out.stdout
+    }
+
     /// `create --bundle B ID`, asserted to succeed.
     #[track_caller]
     pub fn create(&self) -> Output {

@@ -111,17 +111,6 @@ fn parse_fill(out: &str) -> (String, u64) {
     (lines.join(" ").to_lowercase(), written)
 }
 
-/// Exec `script` in the running container.
-#[track_caller]
-fn exec_sh(c: &Ctx, script: &str) -> String {
-    let out = c.rt.cmd_timeout(
-        &["exec", &c.id, "sh", "-c", script],
-        Duration::from_secs(120),
-    );
-    out.ok();
-    out.stdout
-}
-
 /// The container's diskspace and diskinodes rows from `beancounters --format json`.
 fn disk_rows(c: &Ctx) -> (Value, Value) {
     let out = c.cmd(&["beancounters", "--format", "json", &c.id]);
@@ -183,7 +172,7 @@ fn project_quota_bounds_space_and_update_raises_it() {
             &["sleep", "1000"],
         );
         c.run_detached();
-        let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/fill", 20 * 1024)));
+        let (why, written) = parse_fill(&c.sh(&fill_script("/fill", 20 * 1024)));
         assert!(
             why.contains(over_quota_error(&dir)) && written < 10 * MIB && written > 5 * MIB,
             "{}: a 10 MiB hard limit stops writes near 10 MiB: {why:?}, {written} bytes",
@@ -219,7 +208,7 @@ fn project_quota_bounds_space_and_update_raises_it() {
 
         // A live update raises the limit: the next write succeeds.
         c.cmd(&["update", "--diskspace", "0:30M", &c.id]).ok();
-        let (why, more) = parse_fill(&exec_sh(&c, &fill_script("/more", 5 * 1024)));
+        let (why, more) = parse_fill(&c.sh(&fill_script("/more", 5 * 1024)));
         assert!(
             why.is_empty() && more == 5 * MIB,
             "after update the write fits: {why:?}, {more}"
@@ -288,9 +277,9 @@ fn two_containers_on_one_filesystem_have_their_own_quota() {
     );
     a.run_detached();
     b.run_detached();
-    let (why, _) = parse_fill(&exec_sh(&a, &fill_script("/fill", 16 * 1024)));
+    let (why, _) = parse_fill(&a.sh(&fill_script("/fill", 16 * 1024)));
     assert!(why.contains(over_quota_error(dir)), "a is full: {why:?}");
-    let (why, written) = parse_fill(&exec_sh(&b, &fill_script("/fill", 4 * 1024)));
+    let (why, written) = parse_fill(&b.sh(&fill_script("/fill", 4 * 1024)));
     assert!(
         why.is_empty() && written == 4 * MIB,
         "b's quota is its own: {why:?}, {written}"
@@ -371,7 +360,7 @@ fn btrfs_qgroup_bounds_space_and_update_raises_it() {
         &["sleep", "1000"],
     );
     c.run_detached();
-    let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/fill", 20 * 1024)));
+    let (why, written) = parse_fill(&c.sh(&fill_script("/fill", 20 * 1024)));
     assert!(
         why.contains("quota exceeded") && written < 10 * MIB && written > 4 * MIB,
         "a 10 MiB qgroup limit stops writes near 10 MiB: {why:?}, {written}"
@@ -399,7 +388,7 @@ fn btrfs_qgroup_bounds_space_and_update_raises_it() {
     assert_eq!(row[4], "10240", "the limit column: {table}");
 
     c.cmd(&["update", "--diskspace", "0:30M", &c.id]).ok();
-    let (why, more) = parse_fill(&exec_sh(&c, &fill_script("/more", 5 * 1024)));
+    let (why, more) = parse_fill(&c.sh(&fill_script("/more", 5 * 1024)));
     assert!(why.is_empty() && more == 5 * MIB, "{why:?}, {more}");
     let out = c.cmd(&["update", "--diskinodes", "0:100", &c.id]);
     out.failed();
@@ -523,8 +512,8 @@ fn an_overlay_rootfs_is_bounded_on_its_upper_directory() {
         c.run_detached();
         // A copy-up (a file of the image changed) and new writes both land in
         // the upper directory and count.
-        exec_sh(&c, "echo changed >> /etc/passwd");
-        let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/fill", 12 * 1024)));
+        c.sh("echo changed >> /etc/passwd");
+        let (why, written) = parse_fill(&c.sh(&fill_script("/fill", 12 * 1024)));
         assert!(
             why.contains(over_quota_error(&dir)) && written < 6 * MIB && written > 5 * MIB,
             "{}: only the container's own writes count against 6 MiB: {why:?}, {written}",
@@ -561,12 +550,12 @@ fn a_system_container_in_its_own_user_namespace_is_bounded_too() {
             &["/sbin/init"],
         );
         c.run_detached();
-        let uid_map = exec_sh(&c, "cat /proc/self/uid_map");
+        let uid_map = c.sh("cat /proc/self/uid_map");
         assert!(
             !uid_map.split_whitespace().take(2).eq(["0", "0"]),
             "a user namespace of its own: {uid_map}"
         );
-        let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/fill", 16 * 1024)));
+        let (why, written) = parse_fill(&c.sh(&fill_script("/fill", 16 * 1024)));
         assert!(
             why.contains(over_quota_error(&dir)) && written < 8 * MIB && written > 4 * MIB,
             "{}: {why:?}, {written}",
@@ -649,7 +638,7 @@ fn user_quotas_inside_are_set_from_the_host() {
         "user 1000 stops at its 2 MiB user quota: {why:?}, {written}"
     );
     // Root inside has no user quota set: its write goes through.
-    let (why, written) = parse_fill(&exec_sh(&c, &fill_script("/root/fill", 4 * 1024)));
+    let (why, written) = parse_fill(&c.sh(&fill_script("/root/fill", 4 * 1024)));
     assert!(why.is_empty() && written == 4 * MIB, "{why:?}, {written}");
 }
 

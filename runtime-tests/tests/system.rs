@@ -256,13 +256,6 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     c.assert_no_leak();
 }
 
-/// A container's files of the view as it reads them.
-fn inside(c: &Ctx, script: &str) -> String {
-    let out = c.cmd(&["exec", &c.id, "sh", "-c", script]);
-    out.ok();
-    out.stdout
-}
-
 /// A meminfo-style `Key: N kB` value.
 fn kb(text: &str, key: &str) -> u64 {
     text.lines()
@@ -317,7 +310,7 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
         for (c, total) in [(&a, 128 * 1024), (&b, 256 * 1024)] {
             scope.spawn(move || {
                 for _ in 0..5 {
-                    let meminfo = inside(c, "cat /proc/meminfo");
+                    let meminfo = c.sh("cat /proc/meminfo");
                     assert_eq!(kb(&meminfo, "MemTotal:"), total, "{}: {meminfo}", c.id);
                 }
             });
@@ -334,7 +327,7 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
     }
 
     // /proc/stat after two seconds of a busy loop under cpulimit 100.
-    let stat = inside(&a, "timeout 2 sh -c 'while :; do :; done'; cat /proc/stat");
+    let stat = a.sh("timeout 2 sh -c 'while :; do :; done'; cat /proc/stat");
     let used = cgroup_cpu_seconds(&a.cg);
     let cpu_lines: Vec<&str> = stat.lines().filter(|l| l.starts_with("cpu")).collect();
     assert_eq!(
@@ -361,14 +354,14 @@ fn proc_stat_swaps_diskstats_are_each_containers_own() {
     );
 
     // /proc/swaps: the header, and at most the container's one device.
-    let swaps = inside(&a, "cat /proc/swaps");
+    let swaps = a.sh("cat /proc/swaps");
     assert!(swaps.starts_with("Filename"), "{swaps}");
     assert!(swaps.lines().count() <= 2, "{swaps}");
 
     // /proc/diskstats: what its cgroup counts, read from a cold file.
     let _ = Command::new("sync").status();
     let _ = fs::write("/proc/sys/vm/drop_caches", "3");
-    let diskstats = inside(&a, "cat /data > /dev/null; cat /proc/diskstats");
+    let diskstats = a.sh("cat /data > /dev/null; cat /proc/diskstats");
     let io = if cgroup_v2() {
         read_cgroup("", &a.cg, "io.stat").unwrap_or_default()
     } else {
@@ -440,7 +433,7 @@ fn sysinfo_answers_with_the_containers_numbers() {
     let c = busybox_init("syssi", out.path(), &[("runvz.ubc.physpages", "0:192M")]);
     c.run_detached();
     wait_file(&out.path().join("environ"));
-    let free = inside(&c, "free");
+    let free = c.sh("free");
     let mem: Vec<&str> = free
         .lines()
         .find(|l| l.starts_with("Mem:"))
@@ -450,7 +443,7 @@ fn sysinfo_answers_with_the_containers_numbers() {
     assert_eq!(mem[1], (192 * 1024).to_string(), "free's total: {free}");
     let used: u64 = mem[2].parse().unwrap();
     assert!(used < 192 * 1024, "{free}");
-    let uptime = inside(&c, "uptime");
+    let uptime = c.sh("uptime");
     assert!(
         uptime.contains("up 0 min"),
         "a container started just now: {uptime}"
@@ -469,7 +462,7 @@ fn sysinfo_answers_with_the_containers_numbers() {
     );
     h.run_detached();
     wait_file(&host_out.path().join("environ"));
-    let free = inside(&h, "free | grep ^Mem:");
+    let free = h.sh("free | grep ^Mem:");
     let host_total = kb(&fs::read_to_string("/proc/meminfo").unwrap(), "MemTotal:");
     assert_eq!(
         free.split_whitespace().nth(1),
@@ -502,7 +495,7 @@ fn sysinfo_answers_with_the_containers_numbers() {
     );
     // busybox free ignores sysinfo's error and prints what its buffer held:
     // never the container's 192 MiB.
-    let denied = inside(&d, "free | grep ^Mem:");
+    let denied = d.sh("free | grep ^Mem:");
     assert_ne!(
         denied.split_whitespace().nth(1),
         Some((192 * 1024).to_string().as_str()),
@@ -544,7 +537,7 @@ fn beancounters_inside_are_live_and_count_failures() {
         .unwrap_or_default()
         .to_string();
     assert_eq!(path, "/dev/.runvz/user_beancounters");
-    let table = inside(&c, &format!("cat {path}"));
+    let table = c.sh(&format!("cat {path}"));
     assert!(table.starts_with("Version: 2.5\n"), "{table}");
     assert!(
         table.contains(&format!("{}:", c.id)),
@@ -559,7 +552,7 @@ fn beancounters_inside_are_live_and_count_failures() {
     for _ in 0..3 {
         c.cmd(&["exec", "-d", &c.id, "sleep", "1000"]).ok();
     }
-    let table = inside(&c, "cat /dev/.runvz/user_beancounters");
+    let table = c.sh("cat /dev/.runvz/user_beancounters");
     let after: u64 = numproc(&table)[0].parse().unwrap();
     assert!(
         after >= before + 3,
@@ -668,13 +661,8 @@ fn a_killed_proc_view_server_is_restarted_and_readers_recover() {
     };
     c.run_detached();
     wait_file(&out.path().join("environ"));
-    let inside = |what: &str| -> String {
-        let view = c.cmd(&["exec", &c.id, "sh", "-c", what]);
-        view.ok();
-        view.stdout
-    };
-    let mem_total = || inside("grep ^MemTotal: /proc/meminfo | tr -s ' ' | cut -d' ' -f2");
-    let free_total = || inside("free | grep ^Mem: | tr -s ' ' | cut -d' ' -f2");
+    let mem_total = || c.sh("grep ^MemTotal: /proc/meminfo | tr -s ' ' | cut -d' ' -f2");
+    let free_total = || c.sh("free | grep ^Mem: | tr -s ' ' | cut -d' ' -f2");
     assert_eq!(mem_total().trim(), "262144");
     assert_eq!(free_total().trim(), "262144", "busybox free (sysinfo)");
     let init = c.pid();
@@ -1400,7 +1388,7 @@ fn nested_namespaces_sysctls_and_devices_work_inside() {
             .any(|l| l.trim_start().starts_with("1 ")),
         "the nested PID namespace's own procfs: {nested}"
     );
-    let mounts = inside(&c, "cat /proc/mounts");
+    let mounts = c.sh("cat /proc/mounts");
     for (dest, kind) in [("/dev/.runvz/proc", "proc"), ("/dev/.runvz/sys", "sysfs")] {
         assert!(
             mounts
@@ -1411,8 +1399,7 @@ fn nested_namespaces_sysctls_and_devices_work_inside() {
         );
     }
     // Its own network namespace's sysctl: writable.
-    let own = inside(
-        &c,
+    let own = c.sh(
         "echo '0 0' > /proc/sys/net/ipv4/ping_group_range && cat /proc/sys/net/ipv4/ping_group_range",
     );
     assert_eq!(
@@ -1442,10 +1429,9 @@ fn nested_namespaces_sysctls_and_devices_work_inside() {
             ));
             continue;
         }
-        let node = inside(
-            &c,
-            &format!("stat -c '%F %u:%g %a' {dev}; exec 3<>{dev} && echo opened"),
-        );
+        let node = c.sh(&format!(
+            "stat -c '%F %u:%g %a' {dev}; exec 3<>{dev} && echo opened"
+        ));
         assert_eq!(
             node.lines().collect::<Vec<_>>(),
             ["character special file 0:0 666", "opened"],
@@ -1499,7 +1485,7 @@ fn userns_auto_size_gives_a_larger_disjoint_range() {
     );
     // An ID above 65535 exists in the large one only.
     let chown = "touch /tmp/f && chown 200000:200000 /tmp/f && stat -c %u /tmp/f";
-    assert_eq!(inside(&big, chown).trim(), "200000");
+    assert_eq!(big.sh(chown).trim(), "200000");
     let refused = small.cmd(&["exec", &small.id, "sh", "-c", chown]);
     assert!(
         !refused.success(),
