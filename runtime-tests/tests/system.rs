@@ -256,6 +256,105 @@ fn proc_shows_the_containers_memory_cpus_and_uptime() {
     c.assert_no_leak();
 }
 
+/// `/sys/devices/system/cpu` inside holds the `cpuN` directories of the CPUs
+/// the container may use (its cpuset's, the first as many as its CPU quota
+/// allows: what glibc's `get_nprocs_conf`, `lscpu` and `htop` count), the
+/// host's entries passed through (a CPU's topology, sysfs's symlinks), and
+/// the view's `online`; the host's directory is unchanged.
+#[test]
+fn sys_cpu_directory_shows_only_the_containers_cpus() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    let host_cpus: Vec<String> = fs::read_dir("/sys/devices/system/cpu")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.len() > 3 && n.starts_with("cpu") && n[3..].bytes().all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    let numbers: Vec<usize> = host_cpus.iter().map(|n| n[3..].parse().unwrap()).collect();
+    let (first, last) = (
+        *numbers.iter().min().unwrap(),
+        *numbers.iter().max().unwrap(),
+    );
+    // One pinned to the host's last CPU, one capped at one CPU's time.
+    let mut pinned = system_ctx("syscpu-a", &["sleep", "1000"]);
+    pinned.bundle.annotation("runvz.system", "true");
+    pinned
+        .bundle
+        .set("/linux/resources/cpu", json!({"cpus": last.to_string()}));
+    pinned.bundle.save();
+    let mut capped = system_ctx("syscpu-b", &["sleep", "1000"]);
+    capped.bundle.annotation("runvz.system", "true");
+    capped.bundle.annotation("runvz.cpulimit", "100");
+    capped.bundle.save();
+    pinned.run_detached();
+    capped.run_detached();
+    let look = "cd /sys/devices/system/cpu && ls | grep -E '^cpu[0-9]+$' | tr '\\n' ' '; echo; \
+                cat online; for c in cpu[0-9]*; do cat $c/topology/core_id; readlink $c/subsystem; done; \
+                ls cpufreq >/dev/null && cat possible";
+    for (c, want) in [(&pinned, last), (&capped, first)] {
+        let lines: Vec<String> = c.sh(look).lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines[0].trim(), format!("cpu{want}"), "{}: {lines:?}", c.id);
+        assert_eq!(lines[1], want.to_string(), "online: {lines:?}");
+        let host = |f: &str| {
+            fs::read_to_string(format!("/sys/devices/system/cpu/cpu{want}/{f}"))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(
+            lines[2],
+            host("topology/core_id"),
+            "passed through: {lines:?}"
+        );
+        let link = fs::read_link(format!("/sys/devices/system/cpu/cpu{want}/subsystem")).unwrap();
+        assert_eq!(
+            lines[3],
+            link.to_string_lossy(),
+            "a symlink as it is: {lines:?}"
+        );
+        assert_eq!(
+            lines[4],
+            fs::read_to_string("/sys/devices/system/cpu/possible")
+                .unwrap()
+                .trim()
+        );
+        // Read-only, as the rest of its sysfs.
+        let write = c.cmd(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "echo 1 > /sys/devices/system/cpu/online",
+        ]);
+        assert!(
+            write.code != 0 && write.stderr.contains("Read-only"),
+            "{write}"
+        );
+    }
+    // The host's own directory still lists every CPU.
+    assert_eq!(
+        fs::read_dir("/sys/devices/system/cpu")
+            .unwrap()
+            .flatten()
+            .filter(|e| host_cpus.contains(&e.file_name().to_string_lossy().into_owned()))
+            .count(),
+        host_cpus.len()
+    );
+    report(&format!(
+        "/sys/devices/system/cpu: host {} CPUs; pinned to cpu{last} sees cpu{last}, cpulimit 100 sees cpu{first}",
+        host_cpus.len()
+    ));
+    for c in [&pinned, &capped] {
+        c.cmd(&["delete", "--force", &c.id]).ok();
+        c.assert_no_leak();
+    }
+}
+
 /// A meminfo-style `Key: N kB` value.
 fn kb(text: &str, key: &str) -> u64 {
     text.lines()

@@ -23,6 +23,7 @@
 //! /proc/user_beancounters cannot be offered at its own path: a bind needs an
 //! existing file to cover, and procfs has no such entry on a stock kernel.
 
+mod cpudir;
 mod load;
 mod render;
 mod server;
@@ -101,6 +102,22 @@ pub const FILES: [ViewFile; 9] = [
         path: BEANCOUNTERS,
     },
 ];
+
+/// The view's CPU directory (`cpudir`), bound over the container's: it holds
+/// the view's `online`, which is therefore not bound by itself.
+pub const CPU_DIR: ViewFile = ViewFile {
+    name: "cpu",
+    path: cpudir::HOST_DIR,
+};
+
+/// What is bound into a container, in order: the view's files the CPU
+/// directory does not hold, then that directory.
+pub fn binds() -> impl Iterator<Item = &'static ViewFile> {
+    FILES
+        .iter()
+        .filter(|file| Path::new(file.path).parent() != Some(Path::new(CPU_DIR.path)))
+        .chain(std::iter::once(&CPU_DIR))
+}
 
 /// The directory of the container of `key` in the view.
 pub fn dir_name(key: &str) -> String {
@@ -205,7 +222,7 @@ pub fn start(spec: &mut Spec, store_root: &Path, id: &str, sysinfo: bool) -> Res
         sysinfo::intercept(spec, &key)?;
     }
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    for file in FILES {
+    for file in binds() {
         mounts.push(
             MountBuilder::default()
                 .destination(file.path)

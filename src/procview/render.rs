@@ -154,17 +154,22 @@ fn swaps(cgroup: &Path) -> String {
 
 /// The host CPUs the container may use: its cpuset's, the first as many as
 /// its CPU quota allows.
-fn visible_cpus(cgroup: &Path) -> Vec<usize> {
-    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+pub fn visible_cpus(cgroup: &Path) -> Vec<usize> {
     let cpuset = cgroups::read_file(cgroup, File::CpusetEffective)
         .map(|list| cpu_list(list.trim()))
         .filter(|cpus| !cpus.is_empty())
-        .unwrap_or_else(|| (0..online).collect());
+        .unwrap_or_else(|| (0..host_cpus()).collect());
     let count = match cgroups::host().cpu_quota_cpus(cgroup) {
         Some(q) if q > 0 => cpuset.len().min(q as usize),
         _ => cpuset.len(),
     };
     cpuset.into_iter().take(count).collect()
+}
+
+/// How many CPUs the host has online (the server's own affinity, which is
+/// the host's: it runs in no container).
+pub fn host_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// /sys/devices/system/cpu/online: the visible CPUs as a list (`0-1`).

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::load::{self, Loads};
-use super::{CONTAINERS, Entry, FILES, HOME, MOUNT, Stamped, sysinfo};
+use super::{CONTAINERS, Entry, HOME, MOUNT, Stamped, sysinfo};
 use crate::files::FileLock;
 
 /// How long the server stays once it serves no container.
@@ -453,7 +453,7 @@ fn rebind_all() {
 fn rebind_in_container(key: &str, init: &crate::signal::ProcessHandle) -> Result<()> {
     let view = crate::safepath::strict_root(Path::new(MOUNT))?;
     let mut trees = Vec::new();
-    for file in FILES {
+    for file in super::binds() {
         let path = super::file_path(key, file.name);
         let inside = path.strip_prefix(MOUNT).unwrap_or(&path);
         let handle = view
@@ -465,8 +465,7 @@ fn rebind_in_container(key: &str, init: &crate::signal::ProcessHandle) -> Result
                 .with_context(|| format!("cannot clone {}", path.display()))?,
         );
     }
-    let targets: Vec<std::ffi::CString> = FILES
-        .iter()
+    let targets: Vec<std::ffi::CString> = super::binds()
         .map(|file| std::ffi::CString::new(file.path).unwrap_or_default())
         .collect();
     let ns = init

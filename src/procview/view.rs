@@ -18,8 +18,9 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, Request,
 };
 
+use super::cpudir;
 use super::load::{Loads, loads_path};
-use super::{CONTAINERS, Entry, FILES, Stamp, Stamped, dir_name, stamp_of};
+use super::{CONTAINERS, CPU_DIR, Entry, FILES, Stamp, Stamped, dir_name, stamp_of};
 use crate::state::Container;
 
 /// Mounts the view at `mountpoint` and serves it until unmounted.
@@ -44,6 +45,7 @@ pub fn mount(mountpoint: &Path) -> Result<()> {
         notifier: Arc::clone(&notifier),
         recent: HashMap::new(),
         loaded: HashMap::new(),
+        cpu_entries: cpudir::Entries::default(),
     };
     let mut session = fuser::Session::new(
         view,
@@ -67,7 +69,7 @@ struct View {
     loads: Stamped<Loads>,
     /// Each open file's contents as they were at open, by file handle, so a
     /// reader that reads in pieces gets one consistent file.
-    snapshots: HashMap<u64, String>,
+    snapshots: HashMap<u64, Vec<u8>>,
     next_handle: u64,
     /// The size the kernel holds for each file, as far as the server knows.
     sizes: HashMap<u64, u64>,
@@ -78,16 +80,20 @@ struct View {
     recent: HashMap<u64, (Instant, u32, String)>,
     /// Each container's state as last read, by key, with its file's stamp.
     loaded: HashMap<String, (Stamp, Container)>,
+    /// The CPU directories' passed-through entries.
+    cpu_entries: cpudir::Entries,
 }
 
 /// How long a file made for its size serves the open that follows.
 const RECENT: Duration = Duration::from_millis(50);
 
 /// Inodes: the root is 1; container `slot` has its directory at
-/// `SLOT_BASE + slot * SLOT_SIZE` and its files right after it.
+/// `SLOT_BASE + slot * SLOT_SIZE`, its files right after it and its CPU
+/// directory after them; passed-through entries from [`cpudir::INO_BASE`].
 const SLOT_BASE: u64 = 16;
 const SLOT_SIZE: u64 = 16;
-const _: () = assert!(FILES.len() < SLOT_SIZE as usize);
+const _: () = assert!(FILES.len() + 1 < SLOT_SIZE as usize);
+const CPU_DIR_OFFSET: u64 = FILES.len() as u64 + 1;
 
 /// What an inode is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,21 +101,42 @@ enum Node {
     Root,
     Dir(u64),
     File(u64, usize),
+    CpuDir(u64),
+    /// An entry of the host's CPU directory, passed through.
+    Passed(u64),
 }
 
 fn node(ino: u64) -> Option<Node> {
     match ino {
         1 => Some(Node::Root),
+        _ if ino >= cpudir::INO_BASE => Some(Node::Passed(ino)),
         _ if ino >= SLOT_BASE => {
             let (slot, offset) = ((ino - SLOT_BASE) / SLOT_SIZE, (ino - SLOT_BASE) % SLOT_SIZE);
             match offset {
                 0 => Some(Node::Dir(slot)),
+                CPU_DIR_OFFSET => Some(Node::CpuDir(slot)),
                 n if (n as usize) <= FILES.len() => Some(Node::File(slot, n as usize - 1)),
                 _ => None,
             }
         }
         _ => None,
     }
+}
+
+fn file_ino(slot: u64, index: usize) -> u64 {
+    dir_ino(slot) + 1 + index as u64
+}
+
+fn cpu_dir_ino(slot: u64) -> u64 {
+    dir_ino(slot) + CPU_DIR_OFFSET
+}
+
+/// The view's own file the CPU directory holds under `name` (`online`).
+fn cpu_dir_file(name: &OsStr) -> Option<usize> {
+    FILES.iter().position(|f| {
+        let path = Path::new(f.path);
+        path.parent() == Some(Path::new(CPU_DIR.path)) && path.file_name() == Some(name)
+    })
 }
 
 fn dir_ino(slot: u64) -> u64 {
@@ -255,10 +282,25 @@ impl Filesystem for View {
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let ino = match node(parent) {
             Some(Node::Root) => self.containers.named(name).map(dir_ino),
+            Some(Node::Dir(slot)) if name == CPU_DIR.name => Some(cpu_dir_ino(slot)),
             Some(Node::Dir(slot)) => FILES
                 .iter()
                 .position(|f| OsStr::new(f.name) == name)
-                .map(|index| dir_ino(slot) + 1 + index as u64),
+                .map(|index| file_ino(slot, index)),
+            Some(Node::CpuDir(slot)) => match cpu_dir_file(name) {
+                Some(index) => Some(file_ino(slot, index)),
+                None if cpudir::shown(name, &self.visible_cpus(slot)) => {
+                    self.passed_ino(slot, Path::new(""), name)
+                }
+                None => None,
+            },
+            Some(Node::Passed(ino)) => match self.cpu_entries.at(ino) {
+                Some((slot, rel)) => {
+                    let rel = rel.to_path_buf();
+                    self.passed_ino(slot, &rel, name)
+                }
+                None => None,
+            },
             _ => None,
         };
         match ino.and_then(|ino| self.attributes(ino, req.pid())) {
@@ -275,27 +317,40 @@ impl Filesystem for View {
     }
 
     fn open(&mut self, req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        let Some(Node::File(slot, index)) = node(ino) else {
-            reply.error(libc::EISDIR);
-            return;
-        };
-        if let Err(errno) = self.check_reader(slot, req.pid()) {
-            reply.error(errno);
-            return;
-        }
-        let contents = match self.recent.remove(&ino) {
-            Some((at, pid, text)) if at.elapsed() < RECENT && pid == req.pid() => Ok(text),
-            _ => self.contents(slot, index),
+        let contents = match node(ino) {
+            Some(Node::File(slot, index)) => {
+                self.check_reader(slot, req.pid())
+                    .and_then(|()| match self.recent.remove(&ino) {
+                        Some((at, pid, text)) if at.elapsed() < RECENT && pid == req.pid() => {
+                            Ok(text.into_bytes())
+                        }
+                        _ => self.contents(slot, index).map(String::into_bytes),
+                    })
+            }
+            Some(Node::Passed(ino)) => self.passed_contents(ino, req.pid()),
+            _ => Err(libc::EISDIR),
         };
         match contents {
-            Ok(text) => {
-                self.grow(ino, &text);
+            Ok(bytes) => {
+                self.grow(ino, &bytes);
                 let handle = self.next_handle;
                 self.next_handle += 1;
-                self.snapshots.insert(handle, text);
+                self.snapshots.insert(handle, bytes);
                 reply.opened(handle, FOPEN_DIRECT_IO);
             }
             Err(errno) => reply.error(errno),
+        }
+    }
+
+    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
+        let target = self
+            .cpu_entries
+            .at(ino)
+            .and_then(|(_, rel)| cpudir::host_path(rel, None))
+            .and_then(|(host, _)| std::fs::read_link(host).ok());
+        match target {
+            Some(target) => reply.data(target.as_os_str().as_encoded_bytes()),
+            None => reply.error(libc::EINVAL),
         }
     }
 
@@ -324,11 +379,10 @@ impl Filesystem for View {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        let Some(text) = self.snapshots.get(&fh) else {
+        let Some(bytes) = self.snapshots.get(&fh) else {
             reply.error(libc::EBADF);
             return;
         };
-        let bytes = text.as_bytes();
         let start = (offset.max(0) as usize).min(bytes.len());
         let end = (start + size as usize).min(bytes.len());
         if end < start + size as usize {
@@ -358,13 +412,42 @@ impl Filesystem for View {
                     .map(|(slot, name)| (dir_ino(slot), FileType::Directory, name)),
             ),
             Some(Node::Dir(slot)) if self.containers.at(slot).is_some() => {
-                entries.extend(FILES.iter().enumerate().map(|(i, f)| {
-                    (
-                        dir_ino(slot) + 1 + i as u64,
-                        FileType::RegularFile,
-                        f.name.to_string(),
-                    )
-                }))
+                entries.extend(
+                    FILES.iter().enumerate().map(|(i, f)| {
+                        (file_ino(slot, i), FileType::RegularFile, f.name.to_string())
+                    }),
+                );
+                entries.push((cpu_dir_ino(slot), FileType::Directory, CPU_DIR.name.into()));
+            }
+            Some(Node::CpuDir(slot)) if self.containers.at(slot).is_some() => {
+                let visible = self.visible_cpus(slot);
+                for (name, kind) in cpudir::listing(Path::new(CPU_DIR.path)).unwrap_or_default() {
+                    let ino = match cpu_dir_file(&name) {
+                        Some(index) => file_ino(slot, index),
+                        None if cpudir::shown(&name, &visible) => {
+                            self.cpu_entries.ino(slot, PathBuf::from(&name))
+                        }
+                        None => continue,
+                    };
+                    entries.push((ino, kind, name.to_string_lossy().into_owned()));
+                }
+            }
+            Some(Node::Passed(ino)) => {
+                let Some((slot, rel)) = self.cpu_entries.at(ino).map(|(s, r)| (s, r.to_owned()))
+                else {
+                    reply.error(libc::ENOENT);
+                    return;
+                };
+                let listing =
+                    cpudir::host_path(&rel, None).and_then(|(host, _)| cpudir::listing(&host));
+                let Some(listing) = listing else {
+                    reply.error(libc::ENOTDIR);
+                    return;
+                };
+                for (name, kind) in listing {
+                    let ino = self.cpu_entries.ino(slot, rel.join(&name));
+                    entries.push((ino, kind, name.to_string_lossy().into_owned()));
+                }
             }
             _ => {
                 reply.error(libc::ENOTDIR);
@@ -387,9 +470,13 @@ impl View {
     fn attributes(&mut self, ino: u64, pid: u32) -> Option<FileAttr> {
         match node(ino)? {
             Node::Root => Some(attr(ino, FileType::Directory, 0)),
-            Node::Dir(slot) => {
+            Node::Dir(slot) | Node::CpuDir(slot) => {
                 self.containers.at(slot)?;
                 Some(attr(ino, FileType::Directory, 0))
+            }
+            Node::Passed(ino) => {
+                let (_, rel) = self.cpu_entries.at(ino)?;
+                cpudir::attributes(&cpudir::host_path(rel, None)?.0, ino)
             }
             Node::File(slot, index) => {
                 // A stat right after a lookup (an open's fstat) takes the
@@ -416,6 +503,36 @@ impl View {
         // What the container cannot be read for: the kernel's file, as without a view.
         Ok(super::render::render(file.name, container, load)
             .unwrap_or_else(|| std::fs::read_to_string(file.path).unwrap_or_default()))
+    }
+
+    /// The host CPUs the container in `slot` may use (all, when its cgroup
+    /// is unknown).
+    fn visible_cpus(&mut self, slot: u64) -> Vec<usize> {
+        let cgroup = self
+            .containers
+            .at(slot)
+            .and_then(|(key, entry)| super::render::cgroup_of(self.container(&key, &entry)?));
+        match cgroup {
+            Some(cgroup) => super::render::visible_cpus(&cgroup),
+            None => (0..super::render::host_cpus()).collect(),
+        }
+    }
+
+    /// The inode of `name` in the passed-through directory `rel` of the
+    /// container in `slot`, if the host has such an entry.
+    fn passed_ino(&mut self, slot: u64, rel: &Path, name: &OsStr) -> Option<u64> {
+        let (host, rel) = cpudir::host_path(rel, Some(name))?;
+        std::fs::symlink_metadata(&host).ok()?;
+        Some(self.cpu_entries.ino(slot, rel))
+    }
+
+    /// A passed-through file's contents, read now, for a reader of its
+    /// container (or the host).
+    fn passed_contents(&mut self, ino: u64, pid: u32) -> Result<Vec<u8>, i32> {
+        let (slot, rel) = self.cpu_entries.at(ino).ok_or(libc::ENOENT)?;
+        let (host, _) = cpudir::host_path(rel, None).ok_or(libc::ENOENT)?;
+        self.check_reader(slot, pid)?;
+        std::fs::read(host).map_err(|err| err.raw_os_error().unwrap_or(libc::EIO))
     }
 
     /// EACCES for a reader in a container other than the one in `slot` (at
@@ -450,13 +567,13 @@ impl View {
     /// `sendfile` (busybox `cat`) would stop at that size, so the new
     /// contents go to the kernel first, which makes the size theirs. (A
     /// shorter file needs nothing: the short read sets the size.)
-    fn grow(&mut self, ino: u64, text: &str) {
-        let len = text.len() as u64;
+    fn grow(&mut self, ino: u64, bytes: &[u8]) {
+        let len = bytes.len() as u64;
         if self.sizes.get(&ino).is_some_and(|&known| known >= len) {
             return;
         }
         if let Some(notifier) = self.notifier.get()
-            && notifier.store(ino, 0, text.as_bytes()).is_ok()
+            && notifier.store(ino, 0, bytes).is_ok()
         {
             self.sizes.insert(ino, len);
         }
