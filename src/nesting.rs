@@ -6,11 +6,17 @@
 //!   its user namespace does not own (the host's), and allows those of its own
 //!   network namespace, which a nested runtime sets
 //!   (`net.ipv4.ping_group_range`, Podman's crun).
-//! - An uncovered procfs at `/dev/.runvz/proc` and sysfs (read-only) at
-//!   `/dev/.runvz/sys`, as LXC's `/dev/.lxc`: the kernel lets a nested user
-//!   namespace mount procfs or sysfs only where one is already fully visible,
-//!   and the container's own /proc is not (masked paths, read-only binds, the
-//!   /proc view's files over it).
+//! - An uncovered procfs at `/dev/.lxc/proc` and sysfs at `/dev/.lxc/sys`,
+//!   where LXC puts them: the kernel lets a nested user namespace mount
+//!   procfs or sysfs only where one is already fully visible, and the
+//!   container's own /proc is not (masked paths, read-only binds, the /proc
+//!   view's files over it). LXC's path because Podman, runc, containerd and
+//!   CRI-O skip `/dev/.lxc` when they walk /dev for `--privileged` (under
+//!   any other name they walk the whole procfs and fail on its entries). The
+//!   sysfs is writable, as LXC's: a nested runtime mounts sysfs read-write,
+//!   which the kernel allows only where a writable one is visible; what the
+//!   container's root may write in it is what its user namespace owns (its
+//!   network devices), as in its own /sys.
 //! - `/dev/fuse` (fuse-overlayfs) and `/dev/net/tun` (slirp4netns), where the
 //!   host has them, with their device-cgroup rules.
 
@@ -23,8 +29,8 @@ use oci_spec::runtime::{
 };
 
 /// Where the uncovered procfs and sysfs are mounted inside.
-pub const PROC: &str = "/dev/.runvz/proc";
-pub const SYS: &str = "/dev/.runvz/sys";
+pub const PROC: &str = "/dev/.lxc/proc";
+pub const SYS: &str = "/dev/.lxc/sys";
 
 /// The devices nested runtimes use, by path.
 const DEVICES: [&str; 2] = ["/dev/fuse", "/dev/net/tun"];
@@ -57,7 +63,7 @@ pub fn apply(spec: &mut Spec) -> Result<()> {
             .destination(SYS)
             .typ("sysfs")
             .source("sysfs")
-            .options(flags(&["ro"]))
+            .options(flags(&[]))
             .build()?,
     );
     spec.set_mounts(Some(mounts));

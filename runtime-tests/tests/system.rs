@@ -1452,7 +1452,8 @@ fn has_cap_sys_resource() -> bool {
 /// Containers inside a system container with its own user namespace: a
 /// nested user and PID namespace with its own procfs (`unshare -Urpf
 /// --mount-proc`, what rootless Podman and runc with a user namespace do;
-/// "Mount too revealing" without an uncovered procfs), /proc/sys writable for
+/// "Mount too revealing" without an uncovered procfs) and its own read-write
+/// sysfs, /proc/sys writable for
 /// what its own namespaces own (Podman's crun sets ping_group_range) while the
 /// host's sysctls stay refused, and /dev/fuse and /dev/net/tun its root can
 /// open (fuse-overlayfs, slirp4netns).
@@ -1487,8 +1488,17 @@ fn nested_namespaces_sysctls_and_devices_work_inside() {
             .any(|l| l.trim_start().starts_with("1 ")),
         "the nested PID namespace's own procfs: {nested}"
     );
+    // A read-write sysfs of a nested network namespace, as crun mounts it
+    // (refused as too revealing where only a read-only one is visible).
+    let sysfs = c.sh("mkdir -p /tmp/sys && unshare -Urnm sh -c 'mount -t sysfs sysfs /tmp/sys && ls /tmp/sys/class/net'");
+    assert_eq!(
+        sysfs.trim(),
+        "lo",
+        "the nested namespace's own devices: {sysfs}"
+    );
     let mounts = c.sh("cat /proc/mounts");
-    for (dest, kind) in [("/dev/.runvz/proc", "proc"), ("/dev/.runvz/sys", "sysfs")] {
+    // Where LXC has them (engines skip /dev/.lxc when they walk /dev).
+    for (dest, kind) in [("/dev/.lxc/proc", "proc"), ("/dev/.lxc/sys", "sysfs")] {
         assert!(
             mounts
                 .lines()
