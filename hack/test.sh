@@ -27,10 +27,12 @@ run_part() {
     if [ -z "$line" ]; then failed=1; else failed=${failed:-0}; fi
 }
 
-# The Debian rootfs with systemd the system-container tests boot (debootstrap,
-# cached in target/): made up front so no test spends its time limit on it. If it
-# cannot be made here, those tests say so and skip.
+# The Debian rootfs with systemd the system-container tests boot, and one with
+# Docker and Podman for the nesting test (debootstrap, cached in target/): made
+# up front so no test spends its time limit on it. If one cannot be made here,
+# its tests say so and skip.
 sh hack/mkrootfs-systemd.sh target/systemd-rootfs || echo "test.sh: no systemd rootfs; the systemd boot tests will skip"
+sh hack/mkrootfs-systemd.sh target/nesting-rootfs nesting || echo "test.sh: no nesting rootfs; the Docker/Podman-inside test will skip"
 
 # nextest gives every test a time limit (.config/nextest.toml); the machines come
 # with it, and crates.io has it where they do not.

@@ -617,35 +617,45 @@ pub fn link_busybox_init(rootfs: &Path, inittab: Option<&str>) {
 
 /// The Debian bookworm rootfs with systemd the system-container tests boot
 /// (`hack/mkrootfs-systemd.sh`, cached in `<workspace>/target/systemd-rootfs`),
-/// or why there is none here (the caller then calls [`skip`] with it). Made
-/// under an exclusive `flock`, as test executables may ask for it at once.
+/// or why there is none here (the caller then calls [`skip`] with it).
 pub fn systemd_rootfs() -> Result<PathBuf, String> {
+    debootstrapped("systemd-rootfs", None)
+}
+
+/// The same with Docker and Podman installed (`mkrootfs-systemd.sh DIR
+/// nesting`, in `<workspace>/target/nesting-rootfs`), for the nesting tests.
+pub fn nesting_rootfs() -> Result<PathBuf, String> {
+    debootstrapped("nesting-rootfs", Some("nesting"))
+}
+
+/// `target/<name>`, made by `mkrootfs-systemd.sh` (with `variant`) under an
+/// exclusive `flock`, as test executables may ask for it at once.
+fn debootstrapped(name: &str, variant: Option<&str>) -> Result<PathBuf, String> {
     let ws = workspace_dir();
     let target = ws.join("target");
-    let dir = target.join("systemd-rootfs");
+    let dir = target.join(name);
     if !dir.exists() && !tool_available("debootstrap", &["--version"], "debootstrap") {
         return Err("debootstrap is not installed and no rootfs was made before".to_string());
     }
     fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let lock = File::create(target.join("systemd-rootfs.lock"))
-        .map_err(|e| format!("cannot create the systemd rootfs lock: {e}"))?;
+    let lock = File::create(target.join(format!("{name}.lock")))
+        .map_err(|e| format!("cannot create the {name} lock: {e}"))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(format!("flock: {}", std::io::Error::last_os_error()));
     }
-    let out = run_command(
-        Command::new("sh")
-            .arg(ws.join("hack/mkrootfs-systemd.sh"))
-            .arg(&dir),
-        None,
-        Duration::from_secs(600),
-    );
+    let mut script = Command::new("sh");
+    script.arg(ws.join("hack/mkrootfs-systemd.sh")).arg(&dir);
+    if let Some(variant) = variant {
+        script.arg(variant);
+    }
+    let out = run_command(&mut script, None, Duration::from_secs(900));
     // Unlocked when `lock` is closed.
     drop(lock);
     if out.success() {
         Ok(dir)
     } else {
-        Err(format!("no systemd rootfs: {}", out.stderr.trim()))
+        Err(format!("no {name}: {}", out.stderr.trim()))
     }
 }
 

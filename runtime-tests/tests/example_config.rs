@@ -184,8 +184,12 @@ fn the_example_boots_systemd_within_its_beancounters() {
     // Its own user namespace (runvz's default): root inside, not outside.
     let map = fs::read_to_string(format!("/proc/{}/uid_map", rt.pid(&id))).unwrap();
     let map: Vec<u64> = map.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    let size: u64 = config["annotations"]["runvz.userns"]
+        .as_str()
+        .and_then(|v| v.strip_prefix("auto:size="))
+        .map_or(65536, |n| n.parse().expect("runvz.userns size"));
     assert!(
-        map[0] == 0 && map[1] >= 1 << 30 && map[2] == 65536,
+        map[0] == 0 && map[1] >= 1 << 30 && map[2] == size,
         "the init's uid_map: {map:?}"
     );
     let hostname = rt.cmd(&["exec", &id, "hostname"]);
@@ -256,4 +260,143 @@ fn the_example_boots_systemd_within_its_beancounters() {
         "user-namespace range kept: {ranges}"
     );
     drop(overlay);
+}
+
+/// Containers inside the example, as a new user runs them (#16): the example
+/// unchanged, booted from a debootstrap with Debian's `docker.io` and
+/// `podman`; Docker (overlay2, a bridge with `-p`, limits), Podman (its
+/// default crun, native overlay, `--uidmap`) and rootless Podman each run a
+/// container inside it and clean up. The image is the tests' busybox rootfs
+/// imported as a tarball (no registry here).
+#[test]
+fn docker_and_podman_run_containers_inside_the_example() {
+    if runtime_is_runc() {
+        skip("containers inside config.json.example: system containers are runvz's own");
+        return;
+    }
+    let lower = match nesting_rootfs() {
+        Ok(dir) => dir,
+        Err(why) => {
+            skip(&format!("containers inside config.json.example: {why}"));
+            return;
+        }
+    };
+    let rt = Runtime::new();
+    let id = unique_id("nest");
+    let cg = format!("/runvz/{id}");
+    // A plain copy of the tree, as the README makes a bundle: Docker's
+    // overlay2 and Podman's overlay refuse an overlayfs under them.
+    let bundle = TempDir::new("nest-bundle");
+    fs::write(bundle.path().join("config.json"), EXAMPLE).unwrap();
+    let rootfs = bundle.path().join("rootfs");
+    run_command(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&lower)
+            .arg(&rootfs),
+        None,
+        Duration::from_secs(300),
+    )
+    .ok();
+    let srv = rootfs.join("srv");
+    fs::create_dir_all(srv.join("www")).unwrap();
+    fs::write(srv.join("www/index.html"), "hello from inside\n").unwrap();
+    run_command(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(runtime_tests::rootfs())
+            .arg("-cf")
+            .arg(srv.join("busybox.tar"))
+            .arg("."),
+        None,
+        Duration::from_secs(60),
+    )
+    .ok();
+    let _guard = rt.guard(&id, Some(&cg));
+
+    let started = Instant::now();
+    rt.cmd(&["run", "-d", "-b", bundle.path().to_str().unwrap(), &id])
+        .ok();
+    let mut state = String::new();
+    wait_until(Duration::from_secs(120), || {
+        let out = rt.cmd(&["exec", &id, "systemctl", "is-system-running"]);
+        state = out.stdout.trim().to_string();
+        state == "running" || state == "degraded"
+    });
+    let failed = rt.cmd(&[
+        "exec",
+        &id,
+        "systemctl",
+        "--failed",
+        "--no-legend",
+        "--no-pager",
+    ]);
+    assert_eq!(state, "running", "failed units:\n{}", failed.stdout);
+    report(&format!(
+        "nesting: systemd with dockerd and containerd running in {:?}",
+        started.elapsed()
+    ));
+    // (what, script, what its output holds)
+    let steps: [(&str, &str, &str); 8] = [
+        (
+            "docker's storage and cgroups",
+            "docker info --format '{{.Driver}}'",
+            "overlay2",
+        ),
+        (
+            "docker run",
+            "docker import /srv/busybox.tar bb >/dev/null && docker run --rm bb echo docker-ran",
+            "docker-ran",
+        ),
+        (
+            "docker -p through its bridge",
+            "docker run -d --name web -p 8080:80 -v /srv/www:/www bb httpd -f -p 80 -h /www >/dev/null; \
+             for i in $(seq 100); do curl -fsS 127.0.0.1:8080/ && break; sleep 0.1; done; docker rm -f web >/dev/null",
+            "hello from inside",
+        ),
+        (
+            "docker --memory and --pids-limit",
+            "docker run --rm --memory 64m --pids-limit 50 bb sh -c \
+             'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'",
+            "67108864",
+        ),
+        (
+            "podman with its default runtime",
+            "podman import /srv/busybox.tar bb >/dev/null && podman run --rm bb true && \
+             podman info --format '{{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}} rootless={{.Host.Security.Rootless}}'",
+            "crun overlay rootless=false",
+        ),
+        (
+            "podman --uidmap",
+            "podman run --rm --uidmap 0:100000:65536 bb cat /proc/self/uid_map | tr -s ' '",
+            " 0 100000 65536",
+        ),
+        (
+            "rootless podman",
+            "useradd -m u1 && for f in /etc/subuid /etc/subgid; do grep -q ^u1: $f || echo u1:100000:65536 >> $f; done && \
+             runuser -l u1 -c 'podman import /srv/busybox.tar bb >/dev/null && podman run --rm bb cat /proc/self/uid_map' | tr -s ' ' | tr '\\n' ';'",
+            " 0 1000 1; 1 100000 65536;",
+        ),
+        (
+            "nothing left running",
+            "echo docker=$(docker ps -aq | wc -l) podman=$(podman ps -aq | wc -l) u1=$(runuser -l u1 -c 'podman ps -aq' | wc -l)",
+            "docker=0 podman=0 u1=0",
+        ),
+    ];
+    for (what, script, want) in steps {
+        let at = Instant::now();
+        let out = rt.cmd_timeout(&["exec", &id, "sh", "-c", script], Duration::from_secs(180));
+        assert!(
+            out.code == 0 && out.stdout.contains(want),
+            "{what}: want {want:?} in its output\n{out}"
+        );
+        report(&format!("nesting: {what}: {:?}", at.elapsed()));
+    }
+
+    let asked = Instant::now();
+    rt.cmd(&["kill", &id]).ok();
+    rt.wait_status(&id, "stopped", Duration::from_secs(120));
+    report(&format!("nesting: halted in {:?}", asked.elapsed()));
+    rt.cmd(&["delete", &id]).ok();
+    assert_no_leak(&rt, &id, &cg);
 }
