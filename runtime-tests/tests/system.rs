@@ -355,6 +355,92 @@ fn sys_cpu_directory_shows_only_the_containers_cpus() {
     }
 }
 
+/// A system container has a clock of its own (a time namespace from its
+/// creation): its init's and an exec'd process's start times in /proc/PID/stat
+/// count from its boot and fall within its uptime, so `ps` shows their real
+/// ages, and its /proc/stat's btime is its boot; the host sees the host's.
+#[test]
+fn processes_start_times_count_from_the_containers_boot() {
+    if skip_for_runc() || skip_without_fuse() {
+        return;
+    }
+    if !Path::new("/proc/self/ns/time").exists() {
+        skip("container clock: this kernel has no time namespaces");
+        return;
+    }
+    let out = TempDir::new("sys-clock");
+    let c = busybox_init("sysclock", out.path(), &[]);
+    c.run_detached();
+    wait_file(&out.path().join("environ"));
+    std::thread::sleep(Duration::from_millis(1200));
+    let seen = c.sh(
+        "cat /proc/uptime; cut -d' ' -f22 /proc/1/stat; cut -d' ' -f22 /proc/self/stat; \
+         grep ^btime /proc/stat; readlink /proc/self/ns/time",
+    );
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 5, "{seen}");
+    let uptime: f64 = lines[0].split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let init_start = lines[1].parse::<f64>().unwrap() / hz;
+    let exec_start = lines[2].parse::<f64>().unwrap() / hz;
+    assert!(
+        (1.0..60.0).contains(&uptime) && init_start <= uptime && exec_start <= uptime + 0.05,
+        "uptime {uptime}, init started at {init_start}, the exec at {exec_start}: {seen}"
+    );
+    assert!(exec_start >= 1.0, "the exec started after the init: {seen}");
+    assert_ne!(
+        lines[4],
+        fs::read_link("/proc/self/ns/time")
+            .unwrap()
+            .to_string_lossy(),
+        "its own time namespace"
+    );
+    // Its boot, as a wall time: the host's boot plus the host's uptime at its creation.
+    let host_stat = fs::read_to_string("/proc/stat").unwrap();
+    let host_btime: f64 = host_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let btime: f64 = lines[3].trim_start_matches("btime ").parse().unwrap();
+    let host_up: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = host_btime + host_up - uptime;
+    assert!(
+        (btime - want).abs() <= 2.0,
+        "btime {btime}, want {want} (host btime {host_btime}, up {host_up}; it is up {uptime})"
+    );
+    // The host's view of the same init: the host's clock.
+    let stat = fs::read_to_string(format!("/proc/{}/stat", c.pid())).unwrap();
+    let host_start: f64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / hz;
+    assert!(
+        (host_start - (host_up - uptime)).abs() < 2.0,
+        "the host sees its init start at {host_start} s after the host's boot"
+    );
+    report(&format!(
+        "container clock: up {uptime} s, init started at {init_start} s, an exec at {exec_start} s, btime {btime} (host {host_btime})"
+    ));
+    c.cmd(&["delete", "--force", &c.id]).ok();
+    c.assert_no_leak();
+}
+
 /// A meminfo-style `Key: N kB` value.
 fn kb(text: &str, key: &str) -> u64 {
     text.lines()

@@ -349,6 +349,10 @@ fn prepare_spec(
     let system = crate::system::detect(&spec, &rootfs, &config_path.display().to_string())?;
     if let Some(mode) = &system {
         crate::system::apply(&mut spec, mode, &dir.join(MACHINE_ID_FILE))?;
+        // A restored container keeps the clock its checkpoint recorded.
+        if opts.restore.is_none() {
+            crate::system::own_clock(&mut spec)?;
+        }
     }
     // A system container's own user-namespace range (runvz.userns=auto): its
     // rootfs is then the idmapped mount runvz makes at the idmap directory.

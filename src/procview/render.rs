@@ -18,7 +18,11 @@ pub fn render(name: &str, container: &Container, load: Option<Load>) -> Option<S
     match name {
         "meminfo" => Some(meminfo(&cgroup)),
         "cpuinfo" => Some(cpuinfo(&cgroup)),
-        "stat" => Some(stat(&cgroup, &load)),
+        "stat" => Some(stat(
+            &cgroup,
+            &load,
+            container.live_pid().map(|p| p.as_raw()),
+        )),
         "uptime" => uptime(container.live_pid()?.as_raw()),
         "loadavg" => Some(load.render()),
         "swaps" => Some(swaps(&cgroup)),
@@ -239,7 +243,7 @@ fn cpu_times(cgroup: &Path, cpus: &[usize]) -> Vec<(u64, u64)> {
 /// /proc/stat: the container's CPU times (its user and system time; idle
 /// the rest of each CPU's time, so a `top` inside sees its own share), its
 /// runnable and blocked threads; the host's other lines.
-fn stat(cgroup: &Path, load: &Load) -> String {
+fn stat(cgroup: &Path, load: &Load, init: Option<i32>) -> String {
     let host = fs::read_to_string("/proc/stat").unwrap_or_default();
     let cpus = visible_cpus(cgroup);
     let ns_per_tick = 1_000_000_000 / ticks_per_second();
@@ -275,6 +279,20 @@ fn stat(cgroup: &Path, load: &Load) -> String {
             // The reader itself runs.
             "procs_running" => out.push_str(&format!("procs_running {}\n", load.running.max(1))),
             "procs_blocked" => out.push_str(&format!("procs_blocked {}\n", load.blocked)),
+            // Its boot, where it has a clock of its own: what `ps` adds its
+            // processes' start times (counted from that boot) to.
+            "btime" => match (
+                init.and_then(boot_clock_offset),
+                line.split_whitespace().nth(1).map(str::parse::<i64>),
+            ) {
+                (Some(offset), Some(Ok(host))) => {
+                    out.push_str(&format!("btime {}\n", host - offset.floor() as i64))
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            },
             _ => {
                 out.push_str(line);
                 out.push('\n');
@@ -374,19 +392,37 @@ fn uptime(init: i32) -> Option<String> {
     Some(format!("{:.2} 0.00\n", seconds_up(init)?))
 }
 
-/// Seconds since process `init` started.
+/// The container's uptime: its own boot clock where it has one (a time
+/// namespace, [`crate::system::own_clock`]: what its kernel's /proc/uptime
+/// and its processes' start times count from), else the seconds since its
+/// init started.
 pub fn seconds_up(init: i32) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{init}/stat")).ok()?;
-    // The fields after the command's closing parenthesis; starttime is field 22.
-    let after = stat.rsplit_once(')')?.1;
-    let start_ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
     let host: f64 = fs::read_to_string("/proc/uptime")
         .ok()?
         .split_whitespace()
         .next()?
         .parse()
         .ok()?;
+    if let Some(offset) = boot_clock_offset(init) {
+        return Some((host + offset).max(0.0));
+    }
+    let stat = fs::read_to_string(format!("/proc/{init}/stat")).ok()?;
+    // The fields after the command's closing parenthesis; starttime is field 22.
+    let after = stat.rsplit_once(')')?.1;
+    let start_ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
     Some((host - start_ticks as f64 / ticks_per_second() as f64).max(0.0))
+}
+
+/// The boot clock offset (seconds, negative) of the time namespace process
+/// `init` is in, when it is not the host's.
+fn boot_clock_offset(init: i32) -> Option<f64> {
+    let offsets = fs::read_to_string(format!("/proc/{init}/timens_offsets")).ok()?;
+    let line = offsets.lines().find(|l| l.starts_with("boottime"))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let secs: i64 = fields.next()?.parse().ok()?;
+    let nanos: u32 = fields.next()?.parse().ok()?;
+    let offset = secs as f64 + f64::from(nanos) / 1e9;
+    (offset != 0.0).then_some(offset)
 }
 
 /// The CPUs of a list such as `0-3,6`.
