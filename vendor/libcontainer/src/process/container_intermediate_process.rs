@@ -90,10 +90,15 @@ pub fn container_intermediate_process(
     // In addition this needs to be done before we enter the cgroup namespace as
     // the cgroup of the process will form the root of the cgroup hierarchy in
     // the cgroup namespace.
+    // runvz: patch 28 — on cgroup v1 this process moves itself through
+    // `tasks`, without the RCU grace period a `cgroup.procs` write waits for.
+    let joined = join_v1_cgroups_itself(&args.cgroup_config)
+        .map_err(|err| IntermediateProcessError::Cgroup(err.to_string()))?;
     apply_cgroups(
         &cgroup_manager,
         linux.resources().as_ref(),
         matches!(args.container_type, ContainerType::InitContainer),
+        joined,
     )?;
 
     // setting CPU affinity for tenant container after cgroup move
@@ -342,6 +347,67 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
     Ok(())
 }
 
+/// runvz: patch 28. On cgroup v1 (cgroupfs, an absolute cgroups path), moves
+/// this process, single-threaded, into the container's cgroup of every
+/// mounted controller by writing 0 to each one's `tasks`: the kernel moves
+/// the calling thread alone without taking the threadgroup lock for writing,
+/// which a `cgroup.procs` write (the manager's add_task) takes, and that
+/// waits for an RCU grace period (~10 ms, most of a container's start).
+/// Makes the directories as add_task does, with cpuset's CPUs and memory
+/// nodes filled from the parents. False where it does not apply (v2, the
+/// systemd driver, a relative path, more than one thread): add_task then
+/// does the move.
+fn join_v1_cgroups_itself(
+    config: &libcgroups::common::CgroupConfig,
+) -> std::result::Result<bool, std::io::Error> {
+    use libcgroups::common::{CgroupSetup, get_cgroup_setup};
+    use libcgroups::v1::ControllerType;
+    let v1 = matches!(
+        get_cgroup_setup(),
+        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid)
+    );
+    let Ok(relative) = config.cgroup_path.strip_prefix("/") else {
+        return Ok(false);
+    };
+    let single_threaded = procfs::process::Process::myself()
+        .and_then(|me| me.stat())
+        .is_ok_and(|stat| stat.num_threads == 1);
+    if !v1 || config.systemd_cgroup || relative.as_os_str().is_empty() || !single_threaded {
+        return Ok(false);
+    }
+    let Ok(mounts) = libcgroups::v1::util::list_supported_mount_points() else {
+        return Ok(false);
+    };
+    let at = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |err: std::io::Error| {
+            std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+        }
+    };
+    for (controller, mount) in &mounts {
+        let dir = mount.join(relative);
+        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        if *controller == ControllerType::CpuSet {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                // An empty value in a new cpuset refuses every task.
+                let mut parent = mount.clone();
+                for component in relative.components() {
+                    let (from, to) = (parent.join(file), parent.join(component).join(file));
+                    let value = std::fs::read_to_string(&to).map_err(at(&to))?;
+                    if value.trim().is_empty() {
+                        let wanted = std::fs::read(&from).map_err(at(&from))?;
+                        std::fs::write(&to, wanted).map_err(at(&to))?;
+                    }
+                    parent.push(component);
+                }
+            }
+        }
+        let tasks = dir.join("tasks");
+        std::fs::write(&tasks, "0").map_err(at(&tasks))?;
+    }
+    Ok(true)
+}
+
 fn apply_cgroups<
     C: CgroupManager<Error = E> + ?Sized,
     E: std::error::Error + Send + Sync + 'static,
@@ -349,12 +415,15 @@ fn apply_cgroups<
     cmanager: &C,
     resources: Option<&LinuxResources>,
     init: bool,
+    joined: bool,
 ) -> Result<()> {
     let pid = getpid();
-    cmanager.add_task(pid).map_err(|err| {
-        tracing::error!(?pid, ?err, ?init, "failed to add task to cgroup");
-        IntermediateProcessError::Cgroup(err.to_string())
-    })?;
+    if !joined {
+        cmanager.add_task(pid).map_err(|err| {
+            tracing::error!(?pid, ?err, ?init, "failed to add task to cgroup");
+            IntermediateProcessError::Cgroup(err.to_string())
+        })?;
+    }
 
     if init && let Some(resources) = resources {
         let controller_opt = libcgroups::common::ControllerOpt {
@@ -390,7 +459,7 @@ mod tests {
         let resources = LinuxResources::default();
 
         // act
-        apply_cgroups(&cmanager, Some(&resources), true)?;
+        apply_cgroups(&cmanager, Some(&resources), true, false)?;
 
         // assert
         assert!(cmanager.get_add_task_args().len() == 1);
@@ -409,7 +478,7 @@ mod tests {
         let resources = LinuxResources::default();
 
         // act
-        apply_cgroups(&cmanager, Some(&resources), false)?;
+        apply_cgroups(&cmanager, Some(&resources), false, false)?;
 
         // assert
         assert_eq!(
@@ -426,7 +495,7 @@ mod tests {
         let cmanager = TestManager::default();
 
         // act
-        apply_cgroups(&cmanager, None, true)?;
+        apply_cgroups(&cmanager, None, true, false)?;
         // assert
         assert_eq!(
             cmanager.get_add_task_args()[0],
