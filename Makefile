@@ -8,7 +8,7 @@ RUNVZ   := target/release/runvz
 # Packages the build, the demo and the tests need (Debian names).
 PACKAGES := busybox-static libseccomp-dev pkg-config runc hyperfine procps util-linux \
             qemu-system-x86 cpio criu iptables iproute2 debootstrap e2fsprogs \
-            libelf-dev zlib1g-dev patch btrfs-progs xfsprogs
+            libelf-dev zlib1g-dev patch btrfs-progs xfsprogs time
 
 .PHONY: all build deps demo test test-v2 lint revendor-check install bench clean
 

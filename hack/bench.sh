@@ -7,12 +7,27 @@
 #   (d) create + start + delete --force of a busybox-init container: for runvz a
 #       system container with all it gets (own user-namespace range, idmapped
 #       rootfs, delegated cgroup, the /proc view server), for runc a plain one
+#   (e) delete --force of a running container
+#   (f) 100 sequential `run -d` (per container), then `list` with those 100
+#       running
+#   (h) the host memory each of 100 running containers holds: what
+#       /proc/meminfo counts that no reclaim gives back (anonymous and shared
+#       memory, unreclaimable slab, kernel stacks, page tables, per-CPU
+#       memory), before and after, divided by 100 (free memory itself moves by
+#       more than that with the page cache); each runtime alone, in the order
+#       runc, runvz, runvz, runc, and the mean of its two (the kernel's slab
+#       caches make whichever runs second cheaper or dearer by up to a third)
+#   (g) peak RSS of `run` (/bin/true): the largest process of the run
 #
 # Environment:
 #   RUNVZ   runtime under test   (default: <repo>/target/release/runvz)
 #   RUNC    reference runtime    (default: /usr/sbin/runc)
 #   RUNS    timing runs per command (default: 30)
 #   WARMUP  warmup runs per command (default: 3)
+#   GAP     seconds of quiet before each timed run (default: 0.3): a start
+#           that follows another within ~10 ms shares its RCU grace period on
+#           cgroup v1 (see vendor/libcontainer/RUNVZ.md, patch 28), which
+#           back-to-back runs would hide; GAP=0 times them back to back
 #
 # Each runtime gets its own --root and its own bundle (busybox rootfs from
 # hack/mkrootfs.sh). Everything is removed on exit, also on failure or ^C.
@@ -24,10 +39,12 @@ RUNVZ=${RUNVZ:-$REPO/target/release/runvz}
 RUNC=${RUNC:-/usr/sbin/runc}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
+GAP=${GAP:-0.3}
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 command -v hyperfine >/dev/null || die "hyperfine not found (apt-get install hyperfine)"
 command -v python3 >/dev/null || command -v jq >/dev/null || die "need python3 or jq"
+[ -x /usr/bin/time ] || die "GNU time not found (apt-get install time)"
 [ -x "$RUNVZ" ] || die "runvz binary $RUNVZ not found (cargo build --release, or set RUNVZ)"
 [ -x "$RUNC" ] || die "runc binary $RUNC not found (set RUNC)"
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -40,8 +57,11 @@ declare -A BIN=([runc]=$RUNC [runvz]=$RUNVZ)
 cleanup() {
     set +e
     for n in "${NAMES[@]}"; do
-        for c in a b c d; do
+        for c in a b c d e; do
             "${BIN[$n]}" --root "$WORK/$n/root" delete --force "bench-$n-$c" >/dev/null 2>&1
+        done
+        for i in $(seq 1 100); do
+            "${BIN[$n]}" --root "$WORK/$n/root" delete --force "bench-$n-f$i" >/dev/null 2>&1
         done
     done
     for d in /sys/fs/cgroup/*/"$CGPARENT"; do
@@ -105,7 +125,7 @@ EOF
 for n in "${NAMES[@]}"; do
     mkdir -p "$WORK/$n/root"
     cp -a "$WORK/rootfs-cache" "$WORK/$n/rootfs"
-    for c in a b c d; do mkdir -p "$WORK/$n/$c"; done
+    for c in a b c d e f; do mkdir -p "$WORK/$n/$c"; done
     write_config "$WORK/$n/a" "$WORK/$n/rootfs" "/$CGPARENT/$n-a" '["sleep", "10"]'
     write_config "$WORK/$n/b" "$WORK/$n/rootfs" "/$CGPARENT/$n-b" '["/bin/true"]'
     write_config "$WORK/$n/c" "$WORK/$n/rootfs" "/$CGPARENT/$n-c" '["sleep", "1000"]'
@@ -114,6 +134,10 @@ for n in "${NAMES[@]}"; do
     ln -sf /bin/busybox "$WORK/$n/rootfs/sbin/init"
     echo '::respawn:/bin/sleep 1000' >"$WORK/$n/rootfs/etc/inittab"
     write_config "$WORK/$n/d" "$WORK/$n/rootfs" "/$CGPARENT/$n-d" '["/sbin/init"]'
+    write_config "$WORK/$n/e" "$WORK/$n/rootfs" "/$CGPARENT/$n-e" '["sleep", "1000"]'
+    # Case (f): no cgroupsPath, so each container gets the runtime's default.
+    write_config "$WORK/$n/f" "$WORK/$n/rootfs" "" '["sleep", "1000"]'
+    sed -i '/"cgroupsPath": ""/d' "$WORK/$n/f/config.json"
 done
 
 rt() { echo "${BIN[$1]} --root $WORK/$1/root"; }
@@ -138,7 +162,7 @@ bench() { # LABEL SLUG CMD_RUNC CMD_RUNVZ PREP_RUNC PREP_RUNVZ
     echo
     echo "=== $1"
     hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" \
-        --prepare "$5" --prepare "$6" \
+        --prepare "$5; sleep $GAP" --prepare "$6; sleep $GAP" \
         -n "runc: $1" "$3" \
         -n "runvz: $1" "$4"
     CASES+=("$1")
@@ -151,6 +175,8 @@ prep_a() { echo "$(rt "$1") delete --force bench-$1-a >/dev/null 2>&1 || true"; 
 cmd_b() { echo "$(rt "$1") run --bundle $WORK/$1/b bench-$1-b"; }
 prep_b() { echo "$(rt "$1") delete --force bench-$1-b >/dev/null 2>&1 || true"; }
 cmd_c() { echo "$(rt "$1") exec bench-$1-c /bin/true"; }
+cmd_e() { echo "$(rt "$1") delete --force bench-$1-e"; }
+prep_e() { echo "$(rt "$1") delete --force bench-$1-e >/dev/null 2>&1; $(rt "$1") run --detach --bundle $WORK/$1/e bench-$1-e </dev/null >/dev/null"; }
 cmd_d() { echo "$(rt "$1") create --bundle $WORK/$1/d bench-$1-d && $(rt "$1") start bench-$1-d && $(rt "$1") delete --force bench-$1-d"; }
 prep_d() { echo "$(rt "$1") delete --force bench-$1-d >/dev/null 2>&1 || true"; }
 
@@ -158,17 +184,66 @@ bench "create+start+delete (sleep 10)" a "$(cmd_a runc)" "$(cmd_a runvz)" "$(pre
 bench "run /bin/true" b "$(cmd_b runc)" "$(cmd_b runvz)" "$(prep_b runc)" "$(prep_b runvz)"
 bench "exec /bin/true" c "$(cmd_c runc)" "$(cmd_c runvz)" true true
 bench "init: create+start+delete" d "$(cmd_d runc)" "$(cmd_d runvz)" "$(prep_d runc)" "$(prep_d runvz)"
+bench "delete --force (running)" e "$(cmd_e runc)" "$(cmd_e runvz)" "$(prep_e runc)" "$(prep_e runvz)"
+
+# (f) 100 containers, one after another, each runtime in turn; then `list`.
+held_kib() {
+    awk '/^(AnonPages|Shmem|SUnreclaim|KernelStack|PageTables|Percpu):/ { sum += $2 } END { print sum }' /proc/meminfo
+}
+declare -A SEQ_MS=() MEM_KIB=([runc]=0 [runvz]=0)
+for n in runc runvz runvz runc; do
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    sleep 1
+    before=$(held_kib)
+    for i in $(seq 1 100); do
+        $(rt "$n") run --detach --bundle "$WORK/$n/f" "bench-$n-f$i" </dev/null >/dev/null || die "$n: run -d $i failed"
+    done
+    sleep 1
+    MEM_KIB[$n]=$(( MEM_KIB[$n] + ($(held_kib) - before) / 200 ))
+    for i in $(seq 1 100); do $(rt "$n") delete --force "bench-$n-f$i" >/dev/null 2>&1; done
+done
+for n in "${NAMES[@]}"; do
+    start=$(date +%s%N)
+    for i in $(seq 1 100); do
+        $(rt "$n") run --detach --bundle "$WORK/$n/f" "bench-$n-f$i" </dev/null >/dev/null || die "$n: run -d $i failed"
+    done
+    SEQ_MS[$n]=$(( ($(date +%s%N) - start) / 10000000 ))  # per container, in 1/10 ms
+done
+bench "list (100 running)" f "$(rt runc) list" "$(rt runvz) list" true true
+for n in "${NAMES[@]}"; do
+    for i in $(seq 1 100); do $(rt "$n") delete --force "bench-$n-f$i" >/dev/null 2>&1; done
+done
+
+# (g) Peak RSS of `run`: GNU time's maximum resident set size of the runtime
+# and what it waited for (the smallest of five runs).
+peak_rss_kib() { # RUNTIME ARGS...
+    /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n1
+}
+declare -A RSS_KIB=()
+for n in "${NAMES[@]}"; do
+    best=
+    for _ in 1 2 3 4 5; do
+        $(rt "$n") delete --force "bench-$n-b" >/dev/null 2>&1 || true
+        kib=$(peak_rss_kib ${BIN[$n]} --root "$WORK/$n/root" run --bundle "$WORK/$n/b" "bench-$n-b")
+        if [ -z "$best" ] || [ "$kib" -lt "$best" ]; then best=$kib; fi
+    done
+    RSS_KIB[$n]=$best
+done
 
 echo
 echo "runc:  $RUNC"
 echo "runvz: $RUNVZ"
-printf '%-34s %14s %14s %12s\n' "case" "runc median" "runvz median" "runc/runvz"
+# The issue's ratio: runvz's figure over runc's (below 1: runvz is faster or leaner).
+row() { awk -v n="$1" -v a="$2" -v b="$3" -v u="$4" \
+    'BEGIN { printf "| %s | %.1f %s | %.1f %s | %.2f |\n", n, a, u, b, u, b/a }'; }
+echo "| case | runc | runvz | runvz/runc |"
+echo "|---|---|---|---|"
 for i in "${!CASES[@]}"; do
-    python3 - "${CASES[$i]}" "${RUNC_MED[$i]}" "${RUNVZ_MED[$i]}" <<'EOF' 2>/dev/null ||
-import sys
-name, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-print(f"{name:<34} {a*1000:11.1f} ms {b*1000:11.1f} ms {a/b:11.2f}x")
-EOF
-    awk -v n="${CASES[$i]}" -v a="${RUNC_MED[$i]}" -v b="${RUNVZ_MED[$i]}" \
-        'BEGIN { printf "%-34s %11.1f ms %11.1f ms %11.2fx\n", n, a*1000, b*1000, a/b }'
+    row "${CASES[$i]}" "$(awk -v s="${RUNC_MED[$i]}" 'BEGIN{print s*1000}')" \
+        "$(awk -v s="${RUNVZ_MED[$i]}" 'BEGIN{print s*1000}')" ms
 done
+row "100 sequential run -d (per container)" "$(awk -v t="${SEQ_MS[runc]}" 'BEGIN{print t/10}')" \
+    "$(awk -v t="${SEQ_MS[runvz]}" 'BEGIN{print t/10}')" ms
+row "host memory per running container" "${MEM_KIB[runc]}" "${MEM_KIB[runvz]}" KiB
+row "peak RSS of run" "$(awk -v k="${RSS_KIB[runc]}" 'BEGIN{print k/1024}')" \
+    "$(awk -v k="${RSS_KIB[runvz]}" 'BEGIN{print k/1024}')" MiB
