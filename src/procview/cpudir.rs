@@ -41,31 +41,33 @@ fn cpu_number(name: &OsStr) -> Option<usize> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// The passed-through entries seen so far: an inode for each (container
-/// slot, path under [`HOST_DIR`]), kept for the worker's life (sysfs's CPU
-/// tree is a few hundred entries per CPU, touched only when read).
+/// The passed-through entries seen so far: an inode for each path under
+/// [`HOST_DIR`], kept for the worker's life and shared by every container
+/// (below the top level, where each container's CPUs are chosen, the tree is
+/// the host's for all: a few hundred entries per CPU, touched only when read).
 #[derive(Default)]
 pub struct Entries {
-    paths: Vec<(u64, PathBuf)>,
-    inos: HashMap<(u64, PathBuf), u64>,
+    paths: Vec<PathBuf>,
+    inos: HashMap<PathBuf, u64>,
 }
 
 impl Entries {
-    /// The inode of `rel` (under [`HOST_DIR`]) for the container in `slot`.
-    pub fn ino(&mut self, slot: u64, rel: PathBuf) -> u64 {
-        if let Some(&ino) = self.inos.get(&(slot, rel.clone())) {
+    /// The inode of `rel` (under [`HOST_DIR`]).
+    pub fn ino(&mut self, rel: PathBuf) -> u64 {
+        if let Some(&ino) = self.inos.get(&rel) {
             return ino;
         }
         let ino = INO_BASE + self.paths.len() as u64;
-        self.paths.push((slot, rel.clone()));
-        self.inos.insert((slot, rel), ino);
+        self.paths.push(rel.clone());
+        self.inos.insert(rel, ino);
         ino
     }
 
-    /// The slot and path under [`HOST_DIR`] of a passed-through inode.
-    pub fn at(&self, ino: u64) -> Option<(u64, &Path)> {
-        let (slot, rel) = self.paths.get(ino.checked_sub(INO_BASE)? as usize)?;
-        Some((*slot, rel))
+    /// The path under [`HOST_DIR`] of a passed-through inode.
+    pub fn at(&self, ino: u64) -> Option<&Path> {
+        self.paths
+            .get(ino.checked_sub(INO_BASE)? as usize)
+            .map(PathBuf::as_path)
     }
 }
 
@@ -162,13 +164,13 @@ mod tests {
     }
 
     #[test]
-    fn inodes_are_kept_per_container_and_path() {
+    fn an_inode_per_path() {
         let mut entries = Entries::default();
-        let a = entries.ino(0, PathBuf::from("cpu0"));
-        let b = entries.ino(1, PathBuf::from("cpu0"));
+        let a = entries.ino(PathBuf::from("cpu0"));
+        let b = entries.ino(PathBuf::from("cpu0/topology"));
         assert_ne!(a, b);
-        assert_eq!(entries.ino(0, PathBuf::from("cpu0")), a);
-        assert_eq!(entries.at(b), Some((1, Path::new("cpu0"))));
+        assert_eq!(entries.ino(PathBuf::from("cpu0")), a);
+        assert_eq!(entries.at(b), Some(Path::new("cpu0/topology")));
         assert_eq!(entries.at(INO_BASE - 1), None);
     }
 }

@@ -290,14 +290,14 @@ impl Filesystem for View {
             Some(Node::CpuDir(slot)) => match cpu_dir_file(name) {
                 Some(index) => Some(file_ino(slot, index)),
                 None if cpudir::shown(name, &self.visible_cpus(slot)) => {
-                    self.passed_ino(slot, Path::new(""), name)
+                    self.passed_ino(Path::new(""), name)
                 }
                 None => None,
             },
             Some(Node::Passed(ino)) => match self.cpu_entries.at(ino) {
-                Some((slot, rel)) => {
+                Some(rel) => {
                     let rel = rel.to_path_buf();
-                    self.passed_ino(slot, &rel, name)
+                    self.passed_ino(&rel, name)
                 }
                 None => None,
             },
@@ -327,7 +327,7 @@ impl Filesystem for View {
                         _ => self.contents(slot, index).map(String::into_bytes),
                     })
             }
-            Some(Node::Passed(ino)) => self.passed_contents(ino, req.pid()),
+            Some(Node::Passed(ino)) => self.passed_contents(ino),
             _ => Err(libc::EISDIR),
         };
         match contents {
@@ -346,7 +346,7 @@ impl Filesystem for View {
         let target = self
             .cpu_entries
             .at(ino)
-            .and_then(|(_, rel)| cpudir::host_path(rel, None))
+            .and_then(|rel| cpudir::host_path(rel, None))
             .and_then(|(host, _)| std::fs::read_link(host).ok());
         match target {
             Some(target) => reply.data(target.as_os_str().as_encoded_bytes()),
@@ -425,7 +425,7 @@ impl Filesystem for View {
                     let ino = match cpu_dir_file(&name) {
                         Some(index) => file_ino(slot, index),
                         None if cpudir::shown(&name, &visible) => {
-                            self.cpu_entries.ino(slot, PathBuf::from(&name))
+                            self.cpu_entries.ino(PathBuf::from(&name))
                         }
                         None => continue,
                     };
@@ -433,8 +433,7 @@ impl Filesystem for View {
                 }
             }
             Some(Node::Passed(ino)) => {
-                let Some((slot, rel)) = self.cpu_entries.at(ino).map(|(s, r)| (s, r.to_owned()))
-                else {
+                let Some(rel) = self.cpu_entries.at(ino).map(Path::to_path_buf) else {
                     reply.error(libc::ENOENT);
                     return;
                 };
@@ -445,7 +444,7 @@ impl Filesystem for View {
                     return;
                 };
                 for (name, kind) in listing {
-                    let ino = self.cpu_entries.ino(slot, rel.join(&name));
+                    let ino = self.cpu_entries.ino(rel.join(&name));
                     entries.push((ino, kind, name.to_string_lossy().into_owned()));
                 }
             }
@@ -475,7 +474,7 @@ impl View {
                 Some(attr(ino, FileType::Directory, 0))
             }
             Node::Passed(ino) => {
-                let (_, rel) = self.cpu_entries.at(ino)?;
+                let rel = self.cpu_entries.at(ino)?;
                 cpudir::attributes(&cpudir::host_path(rel, None)?.0, ino)
             }
             Node::File(slot, index) => {
@@ -518,20 +517,19 @@ impl View {
         }
     }
 
-    /// The inode of `name` in the passed-through directory `rel` of the
-    /// container in `slot`, if the host has such an entry.
-    fn passed_ino(&mut self, slot: u64, rel: &Path, name: &OsStr) -> Option<u64> {
+    /// The inode of `name` in the passed-through directory `rel`, if the
+    /// host has such an entry.
+    fn passed_ino(&mut self, rel: &Path, name: &OsStr) -> Option<u64> {
         let (host, rel) = cpudir::host_path(rel, Some(name))?;
         std::fs::symlink_metadata(&host).ok()?;
-        Some(self.cpu_entries.ino(slot, rel))
+        Some(self.cpu_entries.ino(rel))
     }
 
-    /// A passed-through file's contents, read now, for a reader of its
-    /// container (or the host).
-    fn passed_contents(&mut self, ino: u64, pid: u32) -> Result<Vec<u8>, i32> {
-        let (slot, rel) = self.cpu_entries.at(ino).ok_or(libc::ENOENT)?;
+    /// A passed-through file's contents, read now (the host's sysfs, the
+    /// same for every reader: no container's own numbers are in it).
+    fn passed_contents(&mut self, ino: u64) -> Result<Vec<u8>, i32> {
+        let rel = self.cpu_entries.at(ino).ok_or(libc::ENOENT)?;
         let (host, _) = cpudir::host_path(rel, None).ok_or(libc::ENOENT)?;
-        self.check_reader(slot, pid)?;
         std::fs::read(host).map_err(|err| err.raw_os_error().unwrap_or(libc::EIO))
     }
 
