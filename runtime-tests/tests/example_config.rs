@@ -122,6 +122,34 @@ fn the_example_is_a_system_container_with_only_known_runvz_keys() {
     }
 }
 
+/// `run -d` of the bundle, then systemd's state once it is up (running or
+/// degraded) or after 120 s, and how long that took.
+fn run_until_booted(rt: &Runtime, bundle: &std::path::Path, id: &str) -> (String, Duration) {
+    let started = Instant::now();
+    rt.cmd(&["run", "-d", "-b", bundle.to_str().unwrap(), id])
+        .ok();
+    let mut state = String::new();
+    wait_until(Duration::from_secs(120), || {
+        let out = rt.cmd(&["exec", id, "systemctl", "is-system-running"]);
+        state = out.stdout.trim().to_string();
+        state == "running" || state == "degraded"
+    });
+    (state, started.elapsed())
+}
+
+/// systemd's failed units inside, for a failure message.
+fn failed_units(rt: &Runtime, id: &str) -> String {
+    rt.cmd(&[
+        "exec",
+        id,
+        "systemctl",
+        "--failed",
+        "--no-legend",
+        "--no-pager",
+    ])
+    .stdout
+}
+
 #[test]
 fn the_example_boots_systemd_within_its_beancounters() {
     if runtime_is_runc() {
@@ -153,32 +181,15 @@ fn the_example_boots_systemd_within_its_beancounters() {
     // Dropped first: deletes the container before the overlay and bundle go.
     let _guard = rt.guard(&id, Some(&cg));
 
-    let started = Instant::now();
-    rt.cmd(&["run", "-d", "-b", bundle.path().to_str().unwrap(), &id])
-        .ok();
-    let mut state = String::new();
-    wait_until(Duration::from_secs(120), || {
-        let out = rt.cmd(&["exec", &id, "systemctl", "is-system-running"]);
-        state = out.stdout.trim().to_string();
-        state == "running" || state == "degraded"
-    });
+    let (state, took) = run_until_booted(&rt, bundle.path(), &id);
     report(&format!(
-        "config.json.example: systemd reached {state:?} in {:?}",
-        started.elapsed()
+        "config.json.example: systemd reached {state:?} in {took:?}"
     ));
     if state != "running" && state != "degraded" {
-        let failed = rt.cmd(&[
-            "exec",
-            &id,
-            "systemctl",
-            "--failed",
-            "--no-legend",
-            "--no-pager",
-        ]);
         panic!(
             "systemd is {state:?} (container {:?}); failed units:\n{}",
             rt.status(&id),
-            failed.stdout
+            failed_units(&rt, &id)
         );
     }
     // Its own user namespace (runvz's default): root inside, not outside.
@@ -314,27 +325,15 @@ fn docker_and_podman_run_containers_inside_the_example() {
     .ok();
     let _guard = rt.guard(&id, Some(&cg));
 
-    let started = Instant::now();
-    rt.cmd(&["run", "-d", "-b", bundle.path().to_str().unwrap(), &id])
-        .ok();
-    let mut state = String::new();
-    wait_until(Duration::from_secs(120), || {
-        let out = rt.cmd(&["exec", &id, "systemctl", "is-system-running"]);
-        state = out.stdout.trim().to_string();
-        state == "running" || state == "degraded"
-    });
-    let failed = rt.cmd(&[
-        "exec",
-        &id,
-        "systemctl",
-        "--failed",
-        "--no-legend",
-        "--no-pager",
-    ]);
-    assert_eq!(state, "running", "failed units:\n{}", failed.stdout);
+    let (state, took) = run_until_booted(&rt, bundle.path(), &id);
+    assert_eq!(
+        state,
+        "running",
+        "failed units:\n{}",
+        failed_units(&rt, &id)
+    );
     report(&format!(
-        "nesting: systemd with dockerd and containerd running in {:?}",
-        started.elapsed()
+        "nesting: systemd with dockerd and containerd running in {took:?}"
     ));
     // (what, script, what its output holds)
     let steps: [(&str, &str, &str); 8] = [
