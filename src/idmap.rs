@@ -517,6 +517,10 @@ fn place_target(source: &Path, own: &pathrs::Root, name: &Path) -> Result<pathrs
 /// following symlinks and unmounted by fd, so a planted symlink cannot turn
 /// this into an unmount of a host mount.
 pub fn remove(dir: &Path) -> Result<()> {
+    // Most containers have no idmapped mounts: nothing to open.
+    if !dir.exists() {
+        return Ok(());
+    }
     let own = match own_root(dir) {
         Ok(own) => own,
         Err(_) if !dir.exists() => return Ok(()),

@@ -34,6 +34,15 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // runvz shows an error as its chain of messages, never with a backtrace,
+    // so none is captured: under RUST_BACKTRACE=1 (common on a developer's
+    // shell) every anyhow error would otherwise walk the stack and read the
+    // binary's unwind tables. Panics still print one (std reads
+    // RUST_BACKTRACE for those).
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     // runvz's own processes enter containers (create's init and exec's process
     // are forks of runvz until they exec): not dumpable, so a container process
     // cannot open their /proc/<pid>/exe, which is runvz's binary on the host
