@@ -11,9 +11,9 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 use crate::cli::GlobalOpts;
 
@@ -44,14 +44,13 @@ pub fn init(opts: &GlobalOpts) -> Result<()> {
             (Sink::Stderr, Level::WARN)
         }
     };
-    let layer = RuncLogLayer {
+    let log = RuncLog {
         sink: Mutex::new(sink),
         json: opts.log_format == "json",
         max_level,
         only_warnings,
     };
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-        .context("cannot install the log subscriber")
+    tracing::subscriber::set_global_default(log).context("cannot install the log subscriber")
 }
 
 enum Sink {
@@ -59,7 +58,10 @@ enum Sink {
     Stderr,
 }
 
-struct RuncLogLayer {
+/// The log subscriber: events only. runc's log lines carry no span context,
+/// so spans (libcontainer's `#[instrument]`) are neither stored nor written,
+/// which keeps a start from allocating a span registry it would never read.
+struct RuncLog {
     sink: Mutex<Sink>,
     json: bool,
     max_level: Level,
@@ -67,22 +69,28 @@ struct RuncLogLayer {
     only_warnings: bool,
 }
 
-impl RuncLogLayer {
-    fn enabled_for(&self, metadata: &tracing::Metadata<'_>) -> bool {
+impl Subscriber for RuncLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         if self.only_warnings {
             return *metadata.level() == Level::WARN && metadata.target().starts_with("runvz");
         }
         *metadata.level() <= self.max_level
     }
-}
 
-impl<S: Subscriber> Layer<S> for RuncLogLayer {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: LayerContext<'_, S>) -> bool {
-        self.enabled_for(metadata)
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(self.max_level))
     }
 
-    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
-        if !self.enabled_for(event.metadata()) {
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        if !self.enabled(event.metadata()) {
             return;
         }
         let mut visitor = MessageVisitor::default();
@@ -102,6 +110,10 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
             };
         }
     }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
 }
 
 /// One log line in runc's shapes (logrus text, or JSON with level/msg/time).
