@@ -10,7 +10,7 @@ PACKAGES := busybox-static libseccomp-dev pkg-config runc hyperfine procps util-
             qemu-system-x86 cpio criu iptables iproute2 debootstrap e2fsprogs \
             libelf-dev zlib1g-dev patch btrfs-progs xfsprogs time
 
-.PHONY: all build deps demo test test-v2 lint revendor-check install bench clean
+.PHONY: all build deps demo test test-v2 lint revendor-check install bench layout clean
 
 all: build
 
@@ -59,6 +59,11 @@ install: build
 bench: build
 	@bash hack/bench.sh
 	RUNTIME=$(CURDIR)/$(RUNVZ) RUNVZ_LOAD_CONTAINERS=1000 $(CARGO) nextest run --locked -p runtime-tests --test load --no-capture
+
+# Rewrites hack/hot-functions.txt, the functions a start runs, which build.rs
+# has the linker place together (hack/layout.sh says how and why); commit it.
+layout: deps
+	@bash hack/layout.sh
 
 clean:
 	$(CARGO) clean
