@@ -377,7 +377,7 @@ fn load_state(state_dir: &Path) -> Result<Option<(State, Option<Meta>)>> {
 }
 
 /// Writes state.json (with runvz's meta in it) atomically: a temporary file,
-/// fsync, then rename.
+/// then rename.
 pub fn save_state(state_dir: &Path, state: &mut State, meta: Option<&Meta>) -> Result<()> {
     if let Some(meta) = meta {
         meta.put_into(state)?;

@@ -220,7 +220,10 @@ impl State {
         let file = writer
             .into_inner()
             .map_err(|err| write_error(err.into_error()))?;
-        file.sync_all().map_err(write_error)?;
+        // runvz: patch 29 — not synced: the state lives as long as the
+        // containers it describes (tmpfs /run), and the rename alone is what
+        // readers rely on.
+        drop(file);
         fs::rename(&tmp_path, &state_file_path).map_err(write_error)?;
         Ok(())
     }
