@@ -9,7 +9,8 @@ use super::GlobalOpts;
 use crate::container::{CreateOptions, create_container, write_pid_file};
 use crate::state::Store;
 
-/// The flags `create` and `run` share with runc.
+// The flags `create` and `run` share with runc. (A `//` comment: a doc comment
+// would become the about of both commands, which their variants name.)
 #[derive(Args, Debug)]
 pub struct CreateFlags {
     /// path to the root of the bundle directory
