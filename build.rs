@@ -25,20 +25,61 @@ fn main() {
     // independent binary's relocation table is read whole at every start;
     // packed, it is 3 pages instead of 190.
     let relr = "-Wl,-z,pack-relative-relocs".to_string();
-    // The functions a start runs, placed first and together (hack/layout.sh):
-    // the kernel maps 64 KiB around each page touched, so hot code spread
-    // over the whole .text makes nearly all of it resident. Names the linker
-    // does not find (a stale list) are skipped without a warning.
-    let order = format!("-Wl,--symbol-ordering-file={}", hot.display());
-    let quiet = "-Wl,--no-warn-symbol-ordering".to_string();
-
     if links_and_runs(std::slice::from_ref(&relr)) {
         println!("cargo:rustc-link-arg-bins={relr}");
     }
-    if hot.exists() && links_and_runs(&[order.clone(), quiet.clone()]) {
-        println!("cargo:rustc-link-arg-bins={order}");
-        println!("cargo:rustc-link-arg-bins={quiet}");
+    // The functions a start runs, placed first and together (hack/layout.sh):
+    // the kernel maps 64 KiB around each page touched, so hot code spread
+    // over the whole .text makes nearly all of it resident.
+    if let Ok(list) = std::fs::read_to_string(&hot) {
+        let args = hot_layout(&list);
+        if links_and_runs(&args) {
+            for arg in args {
+                println!("cargo:rustc-link-arg-bins={arg}");
+            }
+        }
     }
+}
+
+/// Link arguments that place the listed functions first. Most names are
+/// exact: the linker's symbol ordering, which skips names it does not find
+/// (a stale list) without a warning. A name ThinLTO gave a `.llvm.<module
+/// hash>` suffix changes with any change to its module, so those are matched
+/// without the suffix, in a section of their own just before .text, where the
+/// ordered functions begin.
+fn hot_layout(list: &str) -> Vec<String> {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let (mut exact, mut script) = (
+        String::new(),
+        String::from("SECTIONS {\n  .text.runvz_hot : {\n"),
+    );
+    for name in list
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        match name.split_once(".llvm.") {
+            Some((stem, _)) => script.push_str(&format!(
+                "    *(.text.{stem}.llvm.* .text.unlikely.{stem}.llvm.*)\n"
+            )),
+            None => {
+                exact.push_str(name);
+                exact.push('\n');
+            }
+        }
+    }
+    script.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    let (order, ld) = (
+        out.join("hot-functions.order"),
+        out.join("hot-functions.ld"),
+    );
+    if std::fs::write(&order, exact).is_err() || std::fs::write(&ld, script).is_err() {
+        return Vec::new();
+    }
+    vec![
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Wl,--no-warn-symbol-ordering".to_string(),
+        format!("-Wl,-T,{}", ld.display()),
+    ]
 }
 
 /// Whether an empty program linked with `args` builds and runs here.

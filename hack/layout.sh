@@ -44,6 +44,9 @@ cleanup() {
     fi
     pkill -f "$FS/runvz internal-procview" 2>/dev/null
     sleep 0.2
+    for d in /sys/fs/cgroup/*/runvz-layout /sys/fs/cgroup/runvz-layout; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
     mountpoint -q "$FS" && umount "$FS"
     [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
     rm -rf "$WORK"
@@ -143,21 +146,27 @@ EOF
 mkdir -p "$WORK/rootfs/sbin" "$WORK/root"
 ln -sf /bin/busybox "$WORK/rootfs/sbin/init"
 echo '::respawn:/bin/sleep 1000' >"$WORK/rootfs/etc/inittab"
-bundle() { # NAME ARGS_JSON
+# Bundles as engines write them: runc spec's defaults, a cgroups path and
+# limits; one with a read-only root (make bench's, Kubernetes' readOnlyRootFilesystem).
+bundle() { # NAME ARGS_JSON READONLY
     mkdir -p "$WORK/$1"
     (cd "$WORK/$1" && "$FS/runvz" spec)
-    python3 - "$WORK/$1/config.json" "$WORK/rootfs" "$2" <<'EOF'
+    python3 - "$WORK/$1/config.json" "$WORK/rootfs" "$2" "$3" "$1" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["root"]["path"] = sys.argv[2]
+c["root"] = {"path": sys.argv[2], "readonly": sys.argv[4] == "ro"}
 c["process"]["terminal"] = False
 c["process"]["args"] = json.loads(sys.argv[3])
+c["linux"]["cgroupsPath"] = "/runvz-layout/" + sys.argv[5]
+c["linux"]["resources"] = dict(c["linux"].get("resources", {}),
+    memory={"limit": 268435456}, pids={"limit": 1024}, cpu={"shares": 512})
 json.dump(c, open(sys.argv[1], "w"))
 EOF
 }
-bundle true '["/bin/true"]'
-bundle sleep '["sleep", "1000"]'
-bundle init '["/sbin/init"]'
+bundle true '["/bin/true"]' rw
+bundle true-ro '["/bin/true"]' ro
+bundle sleep '["sleep", "1000"]' rw
+bundle init '["/sbin/init"]' rw
 
 RT=("$FS/runvz" --root "$WORK/root")
 steps=()
@@ -170,6 +179,7 @@ step() { # NAME ARGS...
     echo "$name: $(wc -l <"$WORK/$name.pages") pages"
 }
 step run run --bundle "$WORK/true" run
+step run-ro run --bundle "$WORK/true-ro" run
 step create create --bundle "$WORK/sleep" c1
 step start start c1
 step state state c1
