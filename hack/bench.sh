@@ -18,19 +18,23 @@
 #       runc, runvz, runvz, runc, and the mean of its two (the kernel's slab
 #       caches make whichever runs second cheaper or dearer by up to a third)
 #   (g) peak RSS of `run` (/bin/true): the largest process of the run
+#   (i) 1,000 containers: started by 8 parallel `run -d` workers, `list`
+#       with all of them running, deleted by 8 workers; the host memory they
+#       hold (as in h)
 #
 # Environment:
 #   RUNVZ   runtime under test   (default: <repo>/target/release/runvz)
 #   RUNC    reference runtime    (default: /usr/sbin/runc)
 #   RUNS    timing runs per command (default: 30)
 #   WARMUP  warmup runs per command (default: 3)
+#   THOUSAND  containers in case (i) (default: 1000; 0 skips it)
 #   GAP     seconds of quiet before each timed run (default: 0.3): a start
 #           that follows another within ~10 ms shares its RCU grace period on
 #           cgroup v1 (see vendor/libcontainer/RUNVZ.md, patch 28), which
 #           back-to-back runs would hide; GAP=0 times them back to back
 #
-# Each runtime gets its own --root and its own bundle (busybox rootfs from
-# hack/mkrootfs.sh). Everything is removed on exit, also on failure or ^C.
+# Each runtime gets its own --root (on a tmpfs, as /run is) and its own bundle
+# (busybox rootfs from hack/mkrootfs.sh). Everything is removed on exit, also on failure or ^C.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +54,10 @@ command -v python3 >/dev/null || command -v jq >/dev/null || die "need python3 o
 [ "$(id -u)" = 0 ] || die "must run as root"
 
 WORK=$(mktemp -d /tmp/runvz-bench.XXXXXX)
+# The runtimes' state roots on a tmpfs of their own, as on every host engines
+# run on (/run/runc, /run/containerd/runc, /run/runvz): on a disk each state
+# file written is a journal's work, which a real start does not pay.
+STATE=$WORK/state
 CGPARENT="runvz-bench-$$"
 NAMES=(runc runvz)
 declare -A BIN=([runc]=$RUNC [runvz]=$RUNVZ)
@@ -57,12 +65,8 @@ declare -A BIN=([runc]=$RUNC [runvz]=$RUNVZ)
 cleanup() {
     set +e
     for n in "${NAMES[@]}"; do
-        for c in a b c d e; do
-            "${BIN[$n]}" --root "$WORK/$n/root" delete --force "bench-$n-$c" >/dev/null 2>&1
-        done
-        for i in $(seq 1 100); do
-            "${BIN[$n]}" --root "$WORK/$n/root" delete --force "bench-$n-f$i" >/dev/null 2>&1
-        done
+        "${BIN[$n]}" --root "$STATE/$n" list -q 2>/dev/null | xargs -r -P 8 -I{} \
+            "${BIN[$n]}" --root "$STATE/$n" delete --force {} >/dev/null 2>&1
     done
     for d in /sys/fs/cgroup/*/"$CGPARENT"; do
         [ -d "$d" ] || continue
@@ -72,11 +76,13 @@ cleanup() {
         done
         find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
     done
+    mountpoint -q "$STATE" && umount -l "$STATE"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+mkdir -p "$STATE" && mount -t tmpfs -o mode=0700 runvz-bench-state "$STATE" || die "cannot mount a tmpfs at $STATE"
 "$HERE/mkrootfs.sh" "$WORK/rootfs-cache"
 
 # config.json: runc spec's defaults, no terminal, the given args and cgroupsPath.
@@ -123,7 +129,7 @@ EOF
 }
 
 for n in "${NAMES[@]}"; do
-    mkdir -p "$WORK/$n/root"
+    mkdir -p "$STATE/$n" "$WORK/$n"
     cp -a "$WORK/rootfs-cache" "$WORK/$n/rootfs"
     for c in a b c d e f; do mkdir -p "$WORK/$n/$c"; done
     write_config "$WORK/$n/a" "$WORK/$n/rootfs" "/$CGPARENT/$n-a" '["sleep", "10"]'
@@ -140,7 +146,7 @@ for n in "${NAMES[@]}"; do
     sed -i '/"cgroupsPath": ""/d' "$WORK/$n/f/config.json"
 done
 
-rt() { echo "${BIN[$1]} --root $WORK/$1/root"; }
+rt() { echo "${BIN[$1]} --root $STATE/$1"; }
 
 # The long-running container for case (c).
 for n in "${NAMES[@]}"; do
@@ -214,6 +220,31 @@ for n in "${NAMES[@]}"; do
     for i in $(seq 1 100); do $(rt "$n") delete --force "bench-$n-f$i" >/dev/null 2>&1; done
 done
 
+# (i) 1,000 containers at once, as a host full of tenants: started by 8
+# parallel workers, `list` with all running, deleted by 8 workers; wall
+# times and the host memory they hold (N=1000; THOUSAND=0 skips it).
+THOUSAND=${THOUSAND:-1000}
+declare -A UP_S=() DOWN_S=() LIST_MS=() MEM1K_KIB=()
+if [ "$THOUSAND" -gt 0 ]; then
+    for n in "${NAMES[@]}"; do
+        sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+        sleep 1
+        before=$(held_kib)
+        start=$(date +%s%N)
+        seq 1 "$THOUSAND" | xargs -P 8 -I{} sh -c "$(rt "$n") run --detach --bundle $WORK/$n/f bench-$n-k{} </dev/null >/dev/null" \
+            || die "$n: starting $THOUSAND containers failed"
+        UP_S[$n]=$(( ($(date +%s%N) - start) / 10000000 ))  # 1/100 s
+        sleep 1
+        MEM1K_KIB[$n]=$(( ($(held_kib) - before) / THOUSAND ))
+        [ "$($(rt "$n") list -q | grep -c "^bench-$n-k")" = "$THOUSAND" ] || die "$n: list does not show $THOUSAND containers"
+        hyperfine --style none --warmup 2 --runs 10 --export-json "$WORK/list1k-$n.json" "$(rt "$n") list" >/dev/null
+        LIST_MS[$n]=$(median "$WORK/list1k-$n.json" 0)
+        start=$(date +%s%N)
+        seq 1 "$THOUSAND" | xargs -P 8 -I{} sh -c "$(rt "$n") delete --force bench-$n-k{} >/dev/null 2>&1"
+        DOWN_S[$n]=$(( ($(date +%s%N) - start) / 10000000 ))
+    done
+fi
+
 # (g) Peak RSS of `run`: GNU time's maximum resident set size of the runtime
 # and what it waited for (the smallest of five runs).
 peak_rss_kib() { # RUNTIME ARGS...
@@ -224,7 +255,7 @@ for n in "${NAMES[@]}"; do
     best=
     for _ in 1 2 3 4 5; do
         $(rt "$n") delete --force "bench-$n-b" >/dev/null 2>&1 || true
-        kib=$(peak_rss_kib ${BIN[$n]} --root "$WORK/$n/root" run --bundle "$WORK/$n/b" "bench-$n-b")
+        kib=$(peak_rss_kib ${BIN[$n]} --root "$STATE/$n" run --bundle "$WORK/$n/b" "bench-$n-b")
         if [ -z "$best" ] || [ "$kib" -lt "$best" ]; then best=$kib; fi
     done
     RSS_KIB[$n]=$best
@@ -247,3 +278,12 @@ row "100 sequential run -d (per container)" "$(awk -v t="${SEQ_MS[runc]}" 'BEGIN
 row "host memory per running container" "${MEM_KIB[runc]}" "${MEM_KIB[runvz]}" KiB
 row "peak RSS of run" "$(awk -v k="${RSS_KIB[runc]}" 'BEGIN{print k/1024}')" \
     "$(awk -v k="${RSS_KIB[runvz]}" 'BEGIN{print k/1024}')" MiB
+if [ "$THOUSAND" -gt 0 ]; then
+    row "$THOUSAND containers: start all (8 workers)" "$(awk -v t="${UP_S[runc]}" 'BEGIN{print t/100}')" \
+        "$(awk -v t="${UP_S[runvz]}" 'BEGIN{print t/100}')" s
+    row "list with $THOUSAND running" "$(awk -v s="${LIST_MS[runc]}" 'BEGIN{print s*1000}')" \
+        "$(awk -v s="${LIST_MS[runvz]}" 'BEGIN{print s*1000}')" ms
+    row "$THOUSAND containers: delete all (8 workers)" "$(awk -v t="${DOWN_S[runc]}" 'BEGIN{print t/100}')" \
+        "$(awk -v t="${DOWN_S[runvz]}" 'BEGIN{print t/100}')" s
+    row "host memory per container, $THOUSAND running" "${MEM1K_KIB[runc]}" "${MEM1K_KIB[runvz]}" KiB
+fi
