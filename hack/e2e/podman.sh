@@ -24,6 +24,9 @@ require_cmds podman conmon script timeout ip busybox
 suite_setup podman
 
 T=$(mktemp -d /tmp/rvz-pm.XXXXXX)
+# conmon writes an `oom` file into its working directory when the container
+# is OOM-killed (t_oom): that is this scratch directory, not the caller's.
+cd "$T"
 BRIDGE=rvze2e$$
 BRIDGE=${BRIDGE:0:15}
 SUBNET_PREFIX=10.213.77
