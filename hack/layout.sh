@@ -204,7 +204,8 @@ step system-delete delete --force sys
 # 4. The list.
 {
     echo "# Written by hack/layout.sh: the functions runvz runs, most-used first."
-    echo "# build.rs passes this file to the linker (--symbol-ordering-file)."
+    echo "# build.rs passes this file to the linker (--symbol-ordering-file), and the"
+    echo "# names with a ThinLTO .llvm.<hash> suffix, without it, in a linker script."
     python3 "$WORK/pages.py" order "$FS/runvz" "$WORK/runvz.map" "${steps[@]}"
 } >"$OUT.new"
 mv "$OUT.new" "$OUT"
