@@ -17,6 +17,9 @@
 #       more than that with the page cache); each runtime alone, in the order
 #       runc, runvz, runvz, runc, and the mean of its two (the kernel's slab
 #       caches make whichever runs second cheaper or dearer by up to a third)
+#   (j) the kernel's part of (h), made with no runtime: an empty memory
+#       cgroup, the container's program as a plain process, and its network
+#       namespace (100 of each, measured as in h)
 #   (g) peak RSS of `run` (/bin/true): the largest process of the run
 #   (i) 1,000 containers: started by 8 parallel `run -d` workers, `list`
 #       with all of them running, deleted by 8 workers; the host memory they
@@ -68,7 +71,8 @@ cleanup() {
         "${BIN[$n]}" --root "$STATE/$n" list -q 2>/dev/null | xargs -r -P 8 -I{} \
             "${BIN[$n]}" --root "$STATE/$n" delete --force {} >/dev/null 2>&1
     done
-    for d in /sys/fs/cgroup/*/"$CGPARENT"; do
+    [ -f "$WORK/sleep-pids" ] && xargs -r kill -9 <"$WORK/sleep-pids" 2>/dev/null
+    for d in /sys/fs/cgroup/*/"$CGPARENT" /sys/fs/cgroup/"$CGPARENT"; do
         [ -d "$d" ] || continue
         # Anything still inside is ours: kill it, then remove the tree.
         find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | while read -r pid; do
@@ -196,10 +200,23 @@ bench "delete --force (running)" e "$(cmd_e runc)" "$(cmd_e runvz)" "$(prep_e ru
 held_kib() {
     awk '/^(AnonPages|Shmem|SUnreclaim|KernelStack|PageTables|Percpu):/ { sum += $2 } END { print sum }' /proc/meminfo
 }
+# Drops the page cache and waits until held_kib stops moving (under 256 KiB in
+# a second, at most 20 s): the memory cgroups of deleted containers are freed
+# by the kernel some time after their rmdir.
+settle() {
+    local last now
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    last=$(held_kib)
+    for _ in $(seq 1 20); do
+        sleep 1
+        now=$(held_kib)
+        [ $(( now > last ? now - last : last - now )) -lt 256 ] && return
+        last=$now
+    done
+}
 declare -A SEQ_MS=() MEM_KIB=([runc]=0 [runvz]=0)
 for n in runc runvz runvz runc; do
-    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-    sleep 1
+    settle
     before=$(held_kib)
     for i in $(seq 1 100); do
         $(rt "$n") run --detach --bundle "$WORK/$n/f" "bench-$n-f$i" </dev/null >/dev/null || die "$n: run -d $i failed"
@@ -220,6 +237,39 @@ for n in "${NAMES[@]}"; do
     for i in $(seq 1 100); do $(rt "$n") delete --force "bench-$n-f$i" >/dev/null 2>&1; done
 done
 
+# (j) The kernel's part of (h), with no runtime: 100 each of an empty memory
+# cgroup (every container gets one, for its limits and its beancounters'
+# accounting), the container's program (busybox sleep) as a plain process,
+# and the same in a network namespace of its own, measured as (h) is.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    MEMCG=/sys/fs/cgroup/$CGPARENT
+    mkdir -p "$MEMCG" && echo +memory >"$MEMCG/cgroup.subtree_control" || die "cannot enable the memory controller in $MEMCG"
+else
+    MEMCG=/sys/fs/cgroup/memory/$CGPARENT
+    mkdir -p "$MEMCG"
+fi
+settle; before=$(held_kib)
+for i in $(seq 1 100); do mkdir "$MEMCG/k$i"; done
+sleep 1
+KERNEL_MEMCG_KIB=$(( ($(held_kib) - before) / 100 ))
+for i in $(seq 1 100); do rmdir "$MEMCG/k$i"; done
+# held_kib's delta for 100 busybox sleeps started by PREFIX (nothing or unshare -n).
+sleeps_kib() {
+    local pids=() before after
+    settle; before=$(held_kib)
+    for _ in $(seq 1 100); do
+        "$@" "$WORK/rootfs-cache/bin/busybox" sleep 1000 </dev/null >/dev/null 2>&1 &
+        pids+=($!)
+        echo $! >>"$WORK/sleep-pids"
+    done
+    sleep 1
+    after=$(held_kib)
+    kill -9 "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
+    echo $(( (after - before) / 100 ))
+}
+KERNEL_PROC_KIB=$(sleeps_kib env)
+KERNEL_NETNS_KIB=$(( $(sleeps_kib unshare -n) - KERNEL_PROC_KIB ))
+
 # (i) 1,000 containers at once, as a host full of tenants: started by 8
 # parallel workers, `list` with all running, deleted by 8 workers; wall
 # times and the host memory they hold (N=1000; THOUSAND=0 skips it).
@@ -227,8 +277,7 @@ THOUSAND=${THOUSAND:-1000}
 declare -A UP_S=() DOWN_S=() LIST_MS=() MEM1K_KIB=()
 if [ "$THOUSAND" -gt 0 ]; then
     for n in "${NAMES[@]}"; do
-        sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-        sleep 1
+        settle
         before=$(held_kib)
         start=$(date +%s%N)
         seq 1 "$THOUSAND" | xargs -P 8 -I{} sh -c "$(rt "$n") run --detach --bundle $WORK/$n/f bench-$n-k{} </dev/null >/dev/null" \
@@ -287,3 +336,9 @@ if [ "$THOUSAND" -gt 0 ]; then
         "$(awk -v t="${DOWN_S[runvz]}" 'BEGIN{print t/100}')" s
     row "host memory per container, $THOUSAND running" "${MEM1K_KIB[runc]}" "${MEM1K_KIB[runvz]}" KiB
 fi
+echo
+KERNEL_KIB=$(( KERNEL_MEMCG_KIB + KERNEL_PROC_KIB + KERNEL_NETNS_KIB ))
+echo "The kernel's part of host memory per container, no runtime (100 of each, as in the table):"
+echo "an empty memory cgroup $KERNEL_MEMCG_KIB KiB, the program as a plain process $KERNEL_PROC_KIB KiB,"
+echo "its network namespace $KERNEL_NETNS_KIB KiB: $KERNEL_KIB KiB together," \
+    "$(awk -v k="$KERNEL_KIB" -v r="${MEM_KIB[runc]}" 'BEGIN { printf "%.2f", k/r }') of runc's per-container figure."
