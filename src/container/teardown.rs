@@ -194,13 +194,15 @@ fn wait_for_init_exit(container: &Container, init: &crate::signal::ProcessHandle
 /// Removes the cgroup; rmdir can fail with EBUSY for a moment after the last
 /// process died, so it is retried briefly.
 fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    let mut backoff = cgroups::Backoff::new();
     let mut last = None;
-    for _ in 0..50 {
+    while std::time::Instant::now() < deadline {
         match manager.remove() {
             Ok(()) => return Ok(()),
             Err(err) => last = Some(err),
         }
-        std::thread::sleep(Duration::from_millis(10));
+        backoff.sleep();
     }
     Err(anyhow::anyhow!(
         "cannot remove the container's cgroup: {}",
