@@ -8,6 +8,7 @@
 #       system container with all it gets (own user-namespace range, idmapped
 #       rootfs, delegated cgroup, the /proc view server), for runc a plain one
 #   (e) delete --force of a running container
+#   (k) run of /bin/true with 5,000 more mounts on the host
 #   (f) 100 sequential `run -d` (per container), then `list` with those 100
 #       running
 #   (h) the host memory each of 100 running containers holds: what
@@ -81,6 +82,7 @@ cleanup() {
         find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     mountpoint -q "$STATE" && umount -l "$STATE"
+    mountpoint -q "$WORK/mounts" && umount -R -l "$WORK/mounts"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -195,6 +197,19 @@ bench "run /bin/true" b "$(cmd_b runc)" "$(cmd_b runvz)" "$(prep_b runc)" "$(pre
 bench "exec /bin/true" c "$(cmd_c runc)" "$(cmd_c runvz)" true true
 bench "init: create+start+delete" d "$(cmd_d runc)" "$(cmd_d runvz)" "$(prep_d runc)" "$(prep_d runvz)"
 bench "delete --force (running)" e "$(cmd_e runc)" "$(cmd_e runvz)" "$(prep_e runc)" "$(prep_e runvz)"
+
+# (k) run of /bin/true with 5,000 more mounts on the host, as a busy
+# Kubernetes node has (each pod's volumes) and each system container adds:
+# bind mounts of empty directories under a private mount of $WORK/mounts,
+# which make no new superblock (see "host memory" in the README).
+MOUNTS=$WORK/mounts
+mkdir -p "$MOUNTS" && mount --bind "$MOUNTS" "$MOUNTS" && mount --make-private "$MOUNTS" ||
+    die "cannot make a private mount at $MOUNTS"
+for i in $(seq 1 5000); do
+    mkdir "$MOUNTS/$i" && mount --bind "$MOUNTS/$i" "$MOUNTS/$i" || die "cannot bind-mount $MOUNTS/$i"
+done
+bench "run /bin/true, 5,000 host mounts" k "$(cmd_b runc)" "$(cmd_b runvz)" "$(prep_b runc)" "$(prep_b runvz)"
+umount -R "$MOUNTS"
 
 # (f) 100 containers, one after another, each runtime in turn; then `list`.
 held_kib() {
