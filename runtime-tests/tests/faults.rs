@@ -318,7 +318,7 @@ impl Trials {
     /// trial. A run that finished first shows how long the operation really
     /// takes, so `span` shrinks to it: a first, measuring run that was slow
     /// (a cold cache) must not put every later kill after the end.
-    fn kill(&mut self, args: &[&str], span: &mut Duration) -> bool {
+    fn kill(&mut self, args: &[&str], span: &mut Duration) {
         let delay = self.rng.delay(*span);
         let took = run_killed(&self.c.rt, args, delay);
         self.ran += 1;
@@ -326,7 +326,6 @@ impl Trials {
             None => self.cut += 1,
             Some(took) => *span = (*span).min(took),
         }
-        took.is_none()
     }
 
     /// Whether to run another trial of an operation given `full` trials:
