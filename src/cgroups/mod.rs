@@ -324,16 +324,33 @@ pub fn kill_all_and_wait(manager: &AnyCgroupManager, timeout: Duration) -> Resul
 /// process's exit, a cgroup becoming removable): 0.5 ms at first, doubling up
 /// to 10 ms, so that a wait of a millisecond is not a 10 ms sleep (it was most
 /// of a `delete --force`).
-pub struct Backoff(Duration);
+struct Backoff(Duration);
 
 impl Backoff {
-    pub fn new() -> Backoff {
+    fn new() -> Backoff {
         Backoff(Duration::from_micros(500))
     }
 
-    pub fn sleep(&mut self) {
+    fn sleep(&mut self) {
         std::thread::sleep(self.0);
         self.0 = (self.0 * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Runs `attempt` until it succeeds or `budget` has passed (the last error
+/// then), with [`Backoff`] between tries: for what fails only while exiting
+/// processes leave, such as a cgroup's rmdir (EBUSY).
+pub fn retry_for<T, E>(
+    budget: Duration,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = Instant::now() + budget;
+    let mut backoff = Backoff::new();
+    loop {
+        match attempt() {
+            Err(_) if Instant::now() < deadline => backoff.sleep(),
+            done => return done,
+        }
     }
 }
 
@@ -426,20 +443,11 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
             }
         }
     }
-    let mut last = None;
-    for _ in 0..50 {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(err) => last = Some(err),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    anyhow::bail!(
-        "cannot remove cgroup {}: {}",
-        dir.display(),
-        last.map(|e| e.to_string()).unwrap_or_default()
-    )
+    retry_for(Duration::from_secs(1), || match std::fs::remove_dir(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        done => done,
+    })
+    .map_err(|err| anyhow::anyhow!("cannot remove cgroup {}: {err}", dir.display()))
 }
 
 /// runc's checks of a cgroup that exists before create: a frozen one is

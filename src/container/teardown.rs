@@ -207,20 +207,8 @@ fn wait_for_init_exit(container: &Container, init: &crate::signal::ProcessHandle
 /// Removes the cgroup; rmdir can fail with EBUSY for a moment after the last
 /// process died, so it is retried briefly.
 fn remove_cgroup(manager: &libcgroups::common::AnyCgroupManager) -> Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_millis(500);
-    let mut backoff = cgroups::Backoff::new();
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        match manager.remove() {
-            Ok(()) => return Ok(()),
-            Err(err) => last = Some(err),
-        }
-        backoff.sleep();
-    }
-    Err(anyhow::anyhow!(
-        "cannot remove the container's cgroup: {}",
-        last.map(|e| e.to_string()).unwrap_or_default()
-    ))
+    cgroups::retry_for(Duration::from_millis(500), || manager.remove())
+        .map_err(|err| anyhow::anyhow!("cannot remove the container's cgroup: {err}"))
 }
 
 /// Kills the processes a killed `create` of this container left: clones of it
